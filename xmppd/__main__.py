@@ -1,0 +1,3 @@
+from xmppd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Feature modules: one file per specification, declared through ``xmppd.modules.api``."""

@@ -1,0 +1,378 @@
+"""The router: where every stanza goes, by the rules of RFC 6120 section 10 and RFC 6121 section 8.
+
+This is the one home of the delivery rules; ``docs/routing.md`` lists them as a table, and
+``tests/unit/routing/test_router.py`` tests each row. Feature modules plug in through IQ handlers (keyed by
+``(type, namespace, element, addressee)``) and the hooks of ``xmppd.hooks``; they never decide delivery.
+
+``route()`` is synchronous: delivering to an online resource is a dictionary lookup and a write into that
+session's buffer, so stanzas from one sender keep their order. Work that must wait (an IQ handler, a storage
+lookup) runs as a task, and its answer is routed when it is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from xmppd import hooks
+from xmppd.errors import JIDError, StanzaError
+from xmppd.jid import JID
+from xmppd.routing.sessions import LocalSession, SessionTable
+from xmppd.xml.element import Element
+from xmppd.xml.stanza import check_stanza, error_reply, iq_payload, message_type, reply
+
+if TYPE_CHECKING:
+    from xmppd.host import Host
+
+log = logging.getLogger(__name__)
+
+
+class To(enum.Enum):
+    """Who an IQ request is addressed to, for handler lookup."""
+
+    HOST = "host"
+    """The server's domain (or domain/resource)."""
+    BARE = "bare"
+    """A local account's bare JID (also: no ``to`` at all, RFC 6120 section 10.3.3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IqRequest:
+    """An IQ get or set for a handler: the stanza, its payload, and who sent it to whom."""
+
+    stanza: Element
+    payload: Element
+    sender: JID
+    to: JID
+    """The addressee: the host's domain or the account's bare JID (the sender's own when there was no ``to``)."""
+    host: Host
+    session: LocalSession | None
+
+
+@dataclass(frozen=True, slots=True)
+class StanzaContext:
+    """A message or presence handed to a hook."""
+
+    stanza: Element
+    sender: JID
+    to: JID
+    host: Host
+    session: LocalSession | None
+
+
+IqHandler = Callable[[IqRequest], Awaitable[Element | None]]
+RemoteRoute = Callable[[Element, JID], None]
+
+
+class Router:
+    """Routes stanzas between local sessions, the hosts' modules, and (later) remote domains and components."""
+
+    def __init__(self, hosts: Mapping[str, Host], sessions: SessionTable) -> None:
+        self.hosts = hosts
+        self.sessions = sessions
+        self.remote: RemoteRoute | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- entry point ------------------------------------------------------------------------------------------
+
+    def route(self, stanza: Element, origin: LocalSession | None = None) -> None:
+        """Route ``stanza``; ``origin`` is the local session it came from (its ``from`` is already stamped)."""
+        if origin is not None:
+            try:
+                check_stanza(stanza)
+            except StanzaError as error:
+                self.bounce(stanza, error)
+                return
+        to = stanza.attrs.get("to")
+        if to is None:
+            self._without_to(stanza, origin)
+            return
+        try:
+            jid = JID.parse(to)
+        except JIDError:
+            # RFC 6120 section 8.3.3.8
+            self.bounce(stanza, StanzaError("jid-malformed", "invalid 'to' address"))
+            return
+        host = self.hosts.get(jid.domain)
+        if host is None:
+            self._to_remote(stanza, jid)
+        elif jid.local is None:
+            self._to_host(host, stanza, jid, origin)
+        elif jid.resource is None:
+            self._to_bare(host, stanza, jid, origin)
+        else:
+            self._to_full(host, stanza, jid, origin)
+
+    def bounce(self, stanza: Element, error: StanzaError, *, from_: str | None = None) -> None:
+        """Answer ``stanza`` with an error, unless it is itself an error or an iq result (RFC 6120 8.3.1)."""
+        stanza_type = stanza.attrs.get("type")
+        if stanza_type == "error" or (stanza.name == "iq" and stanza_type == "result"):
+            return
+        if "from" not in stanza.attrs:
+            return
+        self.route(error_reply(stanza, error, from_=from_))
+
+    # -- no 'to': RFC 6120 section 10.3 -----------------------------------------------------------------------
+
+    def _without_to(self, stanza: Element, origin: LocalSession | None) -> None:
+        if origin is None:
+            return  # only local clients may omit 'to'
+        kind = stanza.name
+        bare = origin.jid.bare()
+        host = self.hosts.get(bare.domain)
+        if host is None:
+            return
+        if kind == "presence":
+            presence_type = stanza.attrs.get("type")
+            if presence_type is None or presence_type == "unavailable":
+                self._presence_broadcast(host, stanza, origin)
+            # Subscription-related presence and probes need a 'to'; without one they mean nothing.
+            return
+        if kind == "message":
+            # RFC 6120 section 10.3.1: as if addressed to the sender's bare JID.
+            self._to_bare(host, stanza, bare, origin)
+            return
+        # RFC 6120 section 10.3.3: an IQ without 'to' is processed on behalf of the sender's account.
+        self._iq_for_server(host, stanza, bare, To.BARE, origin)
+
+    def _presence_broadcast(self, host: Host, stanza: Element, origin: LocalSession) -> None:
+        if stanza.attrs.get("type") == "unavailable":
+            origin.available = False
+            origin.presence = None
+        else:
+            origin.available = True
+            origin.presence = stanza
+            origin.priority = _priority(stanza)
+        if host.hooks.has_handlers(hooks.PRESENCE_BROADCAST):
+            context = StanzaContext(stanza, origin.jid, origin.jid.bare(), host, origin)
+            self.spawn(host.hooks.fire(hooks.PRESENCE_BROADCAST, context))
+
+    # -- the server's own domain ------------------------------------------------------------------------------
+
+    def _to_host(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
+        kind = stanza.name
+        if kind == "iq":
+            self._iq_for_server(host, stanza, jid.bare(), To.HOST, origin)
+        elif kind == "message":
+            self._fire_or(host, hooks.MESSAGE_TO_HOST, stanza, jid, origin, self._message_unhandled)
+        else:
+            self._fire_or(host, hooks.PRESENCE_TO_HOST, stanza, jid, origin, None)
+
+    def _message_unhandled(self, stanza: Element, host: Host) -> None:
+        if message_type(stanza) in ("chat", "normal"):
+            self.bounce(stanza, StanzaError("service-unavailable"))
+
+    # -- IQs the server answers (RFC 6120 section 8.2.3, RFC 6121 section 8.5.2.1.3) ---------------------------
+
+    def _iq_for_server(self, host: Host, stanza: Element, to: JID, addressee: To, origin: LocalSession | None) -> None:
+        iq_type = stanza.attrs.get("type")
+        if iq_type == "result" or iq_type == "error":
+            if addressee is To.HOST:
+                host.resolve_iq(stanza)
+            return
+        payload = iq_payload(stanza)
+        sender_text = stanza.attrs.get("from")
+        if payload is None or sender_text is None:
+            self.bounce(stanza, StanzaError("bad-request"))
+            return
+        handler = host.iq_handlers.get((iq_type or "", payload.ns, payload.name, addressee))
+        try:
+            sender = JID.parse(sender_text)
+        except JIDError:
+            return
+        request = IqRequest(stanza, payload, sender, to, host, origin)
+        self.spawn(self._run_iq(request, handler, addressee))
+
+    async def _run_iq(self, request: IqRequest, handler: IqHandler | None, addressee: To) -> None:
+        stanza = request.stanza
+        try:
+            if addressee is To.BARE and request.to.local is not None:
+                # RFC 6121 section 8.5.1: no such user -> service-unavailable, like an unhandled request.
+                if not await request.host.account_exists(request.to.local):
+                    raise StanzaError("service-unavailable")
+            if handler is None:
+                # RFC 6120 section 8.4: a request the server does not understand.
+                raise StanzaError("service-unavailable")
+            result = await handler(request)
+        except StanzaError as error:
+            self.bounce(stanza, error)
+            return
+        except Exception:
+            log.exception("IQ handler for {%s}%s failed", request.payload.ns, request.payload.name)
+            self.bounce(stanza, StanzaError("internal-server-error"))
+            return
+        self.route(reply(stanza, result))
+
+    # -- a local account's bare JID (RFC 6121 section 8.5.2) ----------------------------------------------------
+
+    def _to_bare(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
+        kind = stanza.name
+        if kind == "iq":
+            self._iq_for_server(host, stanza, jid, To.BARE, origin)
+            return
+        if kind == "presence":
+            self._presence_to_bare(host, stanza, jid, origin)
+            return
+        msg_type = message_type(stanza)
+        if msg_type == "error":
+            return  # 8.5.2.1.1 and 8.5.2.2.1: silently ignored
+        if msg_type == "groupchat":
+            self.bounce(stanza, StanzaError("service-unavailable"))
+            return
+        available = [s for s in self.sessions.available(jid) if s.priority >= 0]
+        if msg_type == "headline":
+            # 8.5.2.1.1: every non-negative resource; none: silently ignored (8.5.2.2.1).
+            for session in available:
+                session.deliver(stanza)
+            return
+        if available:
+            # 8.5.2.1.1: chat and normal go to the most available resource(s): the highest priority.
+            top = max(s.priority for s in available)
+            for session in available:
+                if session.priority == top:
+                    session.deliver(stanza)
+            return
+        # 8.5.2.2.1: no available resource (or only negative priorities): offline storage or an error.
+        self.spawn(self._message_offline(host, stanza, jid, origin))
+
+    async def _message_offline(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
+        assert jid.local is not None
+        if not await host.account_exists(jid.local):
+            # 8.5.1: no such user.
+            self.bounce(stanza, StanzaError("service-unavailable"))
+            return
+        context = _context(stanza, jid, host, origin)
+        if context is not None and await host.hooks.fire(hooks.MESSAGE_OFFLINE, context) is hooks.HANDLED:
+            return
+        self.bounce(stanza, StanzaError("service-unavailable"))
+
+    def _presence_to_bare(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
+        presence_type = stanza.attrs.get("type")
+        if presence_type is None or presence_type == "unavailable":
+            # 8.5.2.1.2: directed presence to a bare JID goes to every available resource; none: ignored.
+            for session in self.sessions.available(jid):
+                session.deliver(stanza)
+            return
+        if presence_type == "error":
+            return
+        self._fire_or(host, hooks.PRESENCE_SUBSCRIPTION, stanza, jid, origin, self._subscription_unhandled)
+
+    def _subscription_unhandled(self, stanza: Element, host: Host) -> None:
+        # Without a presence module, subscription requests reach the user's available resources; probes are
+        # answered by nobody.
+        if stanza.attrs.get("type") == "probe":
+            return
+        to = stanza.attrs.get("to")
+        if to is None:
+            return
+        try:
+            jid = JID.parse(to).bare()
+        except JIDError:
+            return
+        for session in self.sessions.available(jid):
+            session.deliver(stanza)
+
+    # -- a full JID (RFC 6121 section 8.5.3) ------------------------------------------------------------------
+
+    def _to_full(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
+        kind = stanza.name
+        stanza_type = stanza.attrs.get("type")
+        if kind == "presence" and stanza_type not in (None, "unavailable", "error"):
+            # 8.5.3.1 and 8.5.3.2.2: subscription presence and probes are handled as if sent to the bare JID.
+            self._to_bare(host, stanza, jid.bare(), origin)
+            return
+        session = self.sessions.get(jid)
+        if session is not None:
+            # 8.5.3.1: a matching resource gets the stanza, whatever its priority.
+            session.deliver(stanza)
+            return
+        if kind == "message":
+            msg_type = message_type(stanza)
+            if msg_type == "error":
+                return
+            if msg_type == "groupchat":
+                self.bounce(stanza, StanzaError("service-unavailable"))
+                return
+            # 8.5.3.2.1: normal, chat and headline are handled as if sent to the bare JID.
+            self._to_bare(host, stanza, jid.bare(), origin)
+        elif kind == "iq":
+            # 8.5.3.2.3: an IQ for a resource that is not there.
+            self.bounce(stanza, StanzaError("service-unavailable"))
+        # 8.5.3.2.2: available, unavailable and error presence for a missing resource is ignored.
+
+    # -- other domains ---------------------------------------------------------------------------------------
+
+    def _to_remote(self, stanza: Element, jid: JID) -> None:
+        if self.remote is not None:
+            self.remote(stanza, jid)
+            return
+        # RFC 6120 section 8.3.3.15: no route to that domain.
+        self.bounce(stanza, StanzaError("remote-server-not-found"))
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _fire_or(
+        self,
+        host: Host,
+        hook: hooks.Hook[Any],
+        stanza: Element,
+        to: JID,
+        origin: LocalSession | None,
+        unhandled: Callable[[Element, Host], None] | None,
+    ) -> None:
+        context = _context(stanza, to, host, origin)
+        if context is None:
+            return
+        if not host.hooks.has_handlers(hook):
+            if unhandled is not None:
+                unhandled(stanza, host)
+            return
+
+        async def run() -> None:
+            if await host.hooks.fire(hook, context) is not hooks.HANDLED and unhandled is not None:
+                unhandled(stanza, host)
+
+        self.spawn(run())
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` as a task the router keeps a reference to; failures are logged."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("routing task failed", exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for the routing tasks under way (shutdown and tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _context(stanza: Element, to: JID, host: Host, origin: LocalSession | None) -> StanzaContext | None:
+    sender_text = stanza.attrs.get("from")
+    if sender_text is None:
+        return None
+    try:
+        sender = JID.parse(sender_text)
+    except JIDError:
+        return None
+    return StanzaContext(stanza, sender, to, host, origin)
+
+
+def _priority(presence: Element) -> int:
+    """RFC 6121 section 4.7.2.3: an integer from -128 to +127; absent or invalid means 0."""
+    text = presence.child_text("priority")
+    if not text:
+        return 0
+    try:
+        value = int(text.strip())
+    except ValueError:
+        return 0
+    return value if -128 <= value <= 127 else 0

@@ -1,0 +1,153 @@
+"""The composition root: storage, hosts and their modules, TLS, listeners; start and graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from xmppd import __version__
+from xmppd.config import Config
+from xmppd.errors import StreamError
+from xmppd.host import Host
+from xmppd.modules import loader
+from xmppd.routing.router import Router
+from xmppd.routing.sessions import SessionTable
+from xmppd.session import C2SEnvironment, ClientSession
+from xmppd.storage import Storage, open_storage
+from xmppd.stream.c2s import C2SConfig
+from xmppd.transport import tls
+from xmppd.transport.limits import AuthThrottle
+from xmppd.transport.tcp import Connection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Listeners:
+    """The ports actually bound (after start)."""
+
+    c2s: list[tuple[str, int]] = field(default_factory=list)
+    c2s_direct_tls: list[tuple[str, int]] = field(default_factory=list)
+
+
+class Server:
+    """One xmppd process."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.sessions = SessionTable()
+        self.hosts: dict[str, Host] = {}
+        self.router = Router(self.hosts, self.sessions)
+        self.storage: Storage | None = None
+        self.listeners = Listeners()
+        self.clients: set[ClientSession] = set()
+        self._servers: list[asyncio.Server] = []
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        """Open storage (migrating it), load every host's modules, and listen."""
+        config = self.config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.storage = await open_storage(config.storage_url)
+        for name in config.server.hosts:
+            host = Host(name, self.storage, self.router, self.sessions, f"xmppd {__version__}")
+            self.hosts[name] = host
+            await loader.load(host, config.server.modules, config.modules)
+        if not config.tls.certificate and tls.ensure_self_signed(
+            config.certificate_path, config.key_path, config.server.hosts
+        ):
+            log.info("generated a self-signed certificate in %s", config.certificate_path)
+        tls_context = tls.server_context(config.certificate_path, config.key_path)
+        c2s = config.c2s
+        env = C2SEnvironment(
+            stream_config=C2SConfig(
+                hosts=frozenset(config.server.hosts),
+                tls_available=True,
+                tls_required=c2s.tls_required,
+                plain_allowed=c2s.plain_auth,
+                max_stanza_size=c2s.max_stanza_size,
+                max_auth_failures=c2s.max_auth_failures,
+            ),
+            hosts=self.hosts,
+            router=self.router,
+            sessions=self.sessions,
+            tls_context=tls_context,
+            certificate_der=tls.load_cert_der(config.certificate_path),
+            throttle=AuthThrottle(config.auth.failure_delay, config.auth.max_failure_delay),
+            auth_timeout=c2s.auth_timeout,
+            rate_limit=c2s.rate_limit,
+            rate_burst=c2s.rate_burst,
+            max_send_buffer=c2s.max_send_buffer,
+            on_close=self.clients.discard,
+        )
+        loop = asyncio.get_running_loop()
+
+        def factory(direct_tls: bool) -> Connection:
+            def make_session(connection: Connection) -> ClientSession:
+                session = ClientSession(env, connection, direct_tls=direct_tls)
+                self.clients.add(session)
+                return session
+
+            return Connection(make_session, max_send_buffer=c2s.max_send_buffer)
+
+        for interface in c2s.interfaces:
+            if c2s.port:
+                server = await loop.create_server(lambda: factory(False), interface, c2s.port, reuse_address=True)
+                self._servers.append(server)
+                self.listeners.c2s.extend(_bound(server))
+            if c2s.direct_tls_port:
+                server = await loop.create_server(
+                    lambda: factory(True),
+                    interface,
+                    c2s.direct_tls_port,
+                    ssl=tls_context,
+                    reuse_address=True,
+                    ssl_handshake_timeout=30.0,
+                )
+                self._servers.append(server)
+                self.listeners.c2s_direct_tls.extend(_bound(server))
+        log.info(
+            "xmppd %s serving %s: c2s %s, direct TLS %s, storage %s",
+            __version__,
+            ", ".join(config.server.hosts),
+            _describe(self.listeners.c2s),
+            _describe(self.listeners.c2s_direct_tls),
+            config.storage_url.split("?")[0],
+        )
+
+    async def stop(self) -> None:
+        """Stop listening, close every stream with system-shutdown, unload modules, close storage."""
+        for server in self._servers:
+            server.close()
+        for session in list(self.clients):
+            session.close(StreamError("system-shutdown"))
+        for session in list(self.clients):
+            session.connection.flush()
+        # Let the closing tags reach the clients.
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while self.clients and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for session in list(self.clients):
+            session.connection.abort()
+        for server in self._servers:
+            await server.wait_closed()
+        for host in self.hosts.values():
+            await loader.unload_all(host)
+        await self.router.drain()
+        if self.storage is not None:
+            await self.storage.close()
+        self._stopped.set()
+        log.info("stopped")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+def _bound(server: asyncio.Server) -> list[tuple[str, int]]:
+    return [sock.getsockname()[:2] for sock in server.sockets]
+
+
+def _describe(addresses: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{a}:{p}" for a, p in addresses) or "off"
+

@@ -1,0 +1,207 @@
+"""The async engine for SQLite and PostgreSQL, and every difference between the two, in one place.
+
+- URLs: ``sqlite:///path`` runs on aiosqlite, ``postgresql://...`` on asyncpg; ``?schema=NAME`` on PostgreSQL
+  becomes the ``search_path`` of every connection.
+- Transactions: ``Database.write()`` is one transaction, committed when the block ends, so a write is
+  durable before its coroutine returns. ``Database.read()`` runs outside any transaction, which a single
+  SELECT does not need (it saves a BEGIN and a ROLLBACK per read).
+- SQLite: Python's sqlite3 does not BEGIN before DDL or SELECT on its own (its legacy transaction control), so
+  it is switched off and ``write()`` emits ``BEGIN IMMEDIATE``, taking the write lock up front: a transaction
+  that starts as a reader and later writes could otherwise fail with SQLITE_BUSY when another process wrote in
+  between. One connection serves the whole process; WAL mode lets other processes (``xmppd user ...``) read
+  meanwhile, and ``busy_timeout`` makes them wait for the lock rather than fail.
+- Upserts and insert-or-ignore: both dialects spell them ``ON CONFLICT``, but through different SQLAlchemy
+  constructs.
+- Errors: whatever a driver raises leaves as ``StorageError``, without the statement's parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final, Literal, cast
+
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.sql.dml import Insert
+
+from xmppd.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+DialectName = Literal["sqlite", "postgresql"]
+
+#: What a driver may raise (OSError covers refused connections and timeouts while connecting).
+DRIVER_ERRORS: Final = (SQLAlchemyError, OSError)
+
+#: A plain PostgreSQL identifier of at most NAMEDATALEN - 1 bytes; anything else is refused as a schema name.
+_SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+#: Run on every new SQLite connection, outside any transaction (``foreign_keys`` is ignored inside one).
+_SQLITE_PRAGMAS: Final = (
+    "PRAGMA journal_mode = WAL",
+    # In WAL mode, NORMAL loses no committed transaction when the process dies, only on power loss.
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+)
+
+#: The execution option by which ``read()`` asks the SQLite begin listener for no transaction.
+_NO_TRANSACTION: Final = "xmppd_no_transaction"
+
+
+def storage_error(exc: BaseException) -> StorageError:
+    """A ``StorageError`` describing ``exc`` by the driver's own message, never the statement's parameters."""
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return StorageError(f"storage failed: {type(cause).__name__}: {cause}")
+
+
+class Database:
+    """One engine and its dialect's quirks; the SQL stores share it."""
+
+    def __init__(self, engine: AsyncEngine, dialect: DialectName, schema: str | None = None) -> None:
+        self.engine = engine
+        self.dialect: DialectName = dialect
+        self.schema = schema
+        """The PostgreSQL schema every table lives in (None: the server's default search path)."""
+        if dialect == "postgresql":
+            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            self._reader = engine.execution_options(**{_NO_TRANSACTION: True})
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection outside any transaction: for one SELECT, which is consistent on its own."""
+        try:
+            async with self._reader.connect() as conn:
+                yield conn
+        except DRIVER_ERRORS as exc:
+            raise storage_error(exc) from exc
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed when the block ends and rolled back when it raises."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except DRIVER_ERRORS as exc:
+            raise storage_error(exc) from exc
+
+    def upsert(self, table: Table, key_columns: Sequence[str]) -> Insert:
+        """INSERT of one row that replaces the other columns of the row with the same ``key_columns``.
+
+        Execute it with every column's value as parameters.
+        """
+        if self.dialect == "postgresql":
+            pg_insert = postgresql.insert(table)
+            pg_updates = {c.name: pg_insert.excluded[c.name] for c in table.c if c.name not in key_columns}
+            return pg_insert.on_conflict_do_update(index_elements=list(key_columns), set_=pg_updates)
+        lite_insert = sqlite.insert(table)
+        updates = {c.name: lite_insert.excluded[c.name] for c in table.c if c.name not in key_columns}
+        return lite_insert.on_conflict_do_update(index_elements=list(key_columns), set_=updates)
+
+    def insert_ignore(self, table: Table, key_columns: Sequence[str]) -> Insert:
+        """INSERT of one row that does nothing (rowcount 0) when a row with equal ``key_columns`` exists."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(key_columns))
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key_columns))
+
+    @property
+    def migration_lock_key(self) -> int:
+        """The PostgreSQL advisory lock key that serializes migrators of this schema (a signed 64-bit int)."""
+        digest = hashlib.blake2b(f"xmppd migrations {self.schema or ''}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        try:
+            await self.engine.dispose()
+        except DRIVER_ERRORS as exc:
+            raise storage_error(exc) from exc
+
+
+def create_database(url: str) -> Database:
+    """An engine for ``url`` (``sqlite:///path`` or ``postgresql://...``); connects lazily.
+
+    Raises ``StorageError`` for a URL it does not serve.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # The message would repeat the URL, password and all.
+        raise StorageError("the storage URL cannot be parsed") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "aiosqlite"):
+        return _create_sqlite(parsed)
+    if backend in ("postgresql", "postgres") and driver in ("", "asyncpg"):
+        return _create_postgresql(parsed)
+    raise StorageError(
+        f"unsupported storage URL scheme {parsed.drivername!r}: use memory://, sqlite:///path or postgresql://"
+    )
+
+
+def _create_sqlite(url: URL) -> Database:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise StorageError("an SQLite storage URL needs a file path: sqlite:///path/to/file.db")
+    try:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the directory of {database}: {exc}") from exc
+    engine = create_async_engine(
+        url.set(drivername="sqlite+aiosqlite"),
+        # One connection: SQLite serializes writers anyway, and in one process they then queue here instead of
+        # waiting on the file lock.
+        poolclass=AsyncAdaptedQueuePool,
+        pool_size=1,
+        max_overflow=0,
+        hide_parameters=True,
+    )
+    event.listen(engine.sync_engine, "connect", _sqlite_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return Database(engine, "sqlite")
+
+
+def _sqlite_connect(dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry) -> None:
+    # No BEGIN from sqlite3 itself: _sqlite_begin emits them (see the module docstring).
+    cast(Any, dbapi_connection).isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get(_NO_TRANSACTION):
+        return
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _create_postgresql(url: URL) -> Database:
+    schema = url.query.get("schema")
+    connect_args: dict[str, Any] = {}
+    if schema is not None:
+        if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+            raise StorageError(
+                "the schema parameter of a PostgreSQL storage URL must be one name of letters, digits and _"
+            )
+        # A startup parameter rather than a SET: no statement per connection. Quoted so that the name keeps
+        # its case; it can hold no quote (checked above).
+        connect_args["server_settings"] = {"search_path": f'"{schema}"'}
+    engine = create_async_engine(
+        url.difference_update_query(["schema"]).set(drivername="postgresql+asyncpg"),
+        connect_args=connect_args,
+        hide_parameters=True,
+    )
+    return Database(engine, "postgresql", schema)

@@ -1,0 +1,1 @@
+"""XML for XMPP: the element type, the hardened incremental parser and the serializer."""
