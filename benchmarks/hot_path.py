@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers.streams import ClientEnd, establish  # noqa: E402
-from xmppd.errors import StreamError  # noqa: E402
-from xmppd.jid import JID  # noqa: E402
-from xmppd.routing.router import Router  # noqa: E402
-from xmppd.routing.sessions import SessionTable  # noqa: E402
-from xmppd.stream.events import StanzaReceived  # noqa: E402
-from xmppd.xml.element import Element  # noqa: E402
+from tests.helpers.streams import ClientEnd, establish
+from xmppd.errors import StreamError
+from xmppd.jid import JID
+from xmppd.routing.router import Router
+from xmppd.routing.sessions import SessionTable
+from xmppd.stream.events import StanzaReceived
+from xmppd.xml.element import Element
 
 BODY = "x" * 100
 

@@ -33,7 +33,9 @@ def check_password(password: str) -> None:
         raise ValueError(f"the password is not allowed: {exc}") from None
 
 
-async def create_account(storage: Storage, host: str, username: str, password: str, iterations: int) -> Account:
+async def create_account(
+    storage: Storage, host: str, username: str, password: str, iterations: int
+) -> Account:
     """Create ``username@host``; raises JIDError, ValueError or AccountExists."""
     local = prep_localpart(username)
     check_password(password)

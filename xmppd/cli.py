@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the server")
     _config_option(serve)
-    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="overrides the config")
+    serve.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="overrides the config"
+    )
     serve.set_defaults(run=_serve)
 
     user = commands.add_parser("user", help="manage accounts").add_subparsers(title="user commands")
@@ -75,7 +77,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, help="TOML configuration file (default: none, the defaults)")
+    parser.add_argument(
+        "--config", "-c", type=Path, help="TOML configuration file (default: none, the defaults)"
+    )
 
 
 # -- serve -----------------------------------------------------------------------------------------------------
@@ -124,7 +128,9 @@ def _user(args: argparse.Namespace, action: Callable[..., Awaitable[int]]) -> in
     return asyncio.run(_with_storage(config, args, action))
 
 
-async def _with_storage(config: Config, args: argparse.Namespace, action: Callable[..., Awaitable[int]]) -> int:
+async def _with_storage(
+    config: Config, args: argparse.Namespace, action: Callable[..., Awaitable[int]]
+) -> int:
     from xmppd.storage import open_storage
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +151,10 @@ def _account(config: Config, text: str) -> JID | None:
         print(f"xmppd: {text!r} is not an account address (user@host)", file=sys.stderr)
         return None
     if jid.domain not in config.server.hosts:
-        print(f"xmppd: {jid.domain!r} is not served here (server.hosts: {', '.join(config.server.hosts)})", file=sys.stderr)
+        print(
+            f"xmppd: {jid.domain!r} is not served here (server.hosts: {', '.join(config.server.hosts)})",
+            file=sys.stderr,
+        )
         return None
     return jid
 
@@ -237,7 +246,10 @@ def _config_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
-        print(f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} in {args.file}", file=sys.stderr)
+        print(
+            f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} in {args.file}",
+            file=sys.stderr,
+        )
         return 1
     print(f"{args.file}: OK")
     return 0

@@ -249,7 +249,9 @@ def build(cls: type[T], values: dict[str, Any], prefix: str, problems: list[str]
             continue
         converted = _convert(value, hints[key])
         if converted is _INVALID:
-            problems.append(f"{dotted}: expected {_type_name(hints[key])}, got {type(value).__name__} {value!r}")
+            problems.append(
+                f"{dotted}: expected {_type_name(hints[key])}, got {type(value).__name__} {value!r}"
+            )
             continue
         bounds = _RANGES.get(dotted)
         if bounds is not None and not bounds[0] <= converted <= bounds[1]:

@@ -59,7 +59,9 @@ class HookBus:
         self._sorted: dict[str, tuple[Callable[..., Awaitable[Any]], ...]] = {}
         self._counter = 0
 
-    def add(self, hook: Hook[Any], handler: Callable[..., Awaitable[Any]], priority: int = Priority.NORMAL) -> None:
+    def add(
+        self, hook: Hook[Any], handler: Callable[..., Awaitable[Any]], priority: int = Priority.NORMAL
+    ) -> None:
         """Register ``handler`` on ``hook`` (equal priorities keep registration order)."""
         self._counter += 1
         self._handlers.setdefault(hook.name, []).append((priority, -self._counter, handler))

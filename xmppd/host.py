@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 class Host:
     """Everything one served domain owns; modules reach the server through it."""
 
-    def __init__(self, name: str, storage: Storage, router: Router, sessions: SessionTable, software: str) -> None:
+    def __init__(
+        self, name: str, storage: Storage, router: Router, sessions: SessionTable, software: str
+    ) -> None:
         self.name = name
         self.jid = JID.parse(name)
         self.storage = storage

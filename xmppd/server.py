@@ -93,7 +93,9 @@ class Server:
 
         for interface in c2s.interfaces:
             if c2s.port:
-                server = await loop.create_server(lambda: factory(False), interface, c2s.port, reuse_address=True)
+                server = await loop.create_server(
+                    lambda: factory(False), interface, c2s.port, reuse_address=True
+                )
                 self._servers.append(server)
                 self.listeners.c2s.extend(_bound(server))
             if c2s.direct_tls_port:
@@ -150,4 +152,3 @@ def _bound(server: asyncio.Server) -> list[tuple[str, int]]:
 
 def _describe(addresses: list[tuple[str, int]]) -> str:
     return ", ".join(f"{a}:{p}" for a, p in addresses) or "off"
-

@@ -236,7 +236,9 @@ class ClientSession:
                 keys = {k.hash_name: k for k in account.keys}
         if event.mechanism == "PLAIN":
             # PLAIN derives a key from the password: PBKDF2 is CPU work, keep it off the event loop.
-            return await asyncio.get_running_loop().run_in_executor(None, self.stream.provide_credentials, keys)
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self.stream.provide_credentials, keys
+            )
         return self.stream.provide_credentials(keys)
 
     def _auth_failed(self, event: AuthFailed) -> None:
@@ -291,7 +293,11 @@ class ClientSession:
 
     def _stream_closed(self, event: StreamClosed) -> None:
         if event.error is not None:
-            self.log.warning("stream error %s%s", event.error.condition, f": {event.error.text}" if event.error.text else "")
+            self.log.warning(
+                "stream error %s%s",
+                event.error.condition,
+                f": {event.error.text}" if event.error.text else "",
+            )
         self._unbind()
         self.connection.flush()
         if event.by_peer:

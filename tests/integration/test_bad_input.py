@@ -20,7 +20,8 @@ HEADER = (
 BOMB = (
     b"<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'>"
     + b"".join(
-        b"<!ENTITY lol%d '%s'>" % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10) for i in range(1, 10)
+        b"<!ENTITY lol%d '%s'>" % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
+        for i in range(1, 10)
     )
     + b"]><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' "
     b"version='1.0'><message><body>&lol9;</body></message>"
@@ -63,7 +64,11 @@ CASES = [
     ("processing-instruction", HEADER + b"<?evil instruction?>", "restricted-xml"),
     ("oversized", HEADER + b"<message><body>" + b"x" * 300_000 + b"</body></message>", "policy-violation"),
     ("deep", HEADER + b"<a>" * 200, "policy-violation"),
-    ("stanza-before-auth", HEADER + b"<message to='bob@localhost'><body>hi</body></message>", "not-authorized"),
+    (
+        "stanza-before-auth",
+        HEADER + b"<message to='bob@localhost'><body>hi</body></message>",
+        "not-authorized",
+    ),
     (
         "wrong-stream-namespace",
         b"<stream:stream xmlns='jabber:client' xmlns:stream='urn:not:streams' to='localhost' version='1.0'>",

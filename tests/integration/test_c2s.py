@@ -19,7 +19,13 @@ def inbox(client: Client) -> asyncio.Queue[Any]:
 
 @pytest.mark.parametrize(
     ("direct_tls", "mechanism"),
-    [(False, "SCRAM-SHA-256"), (False, "SCRAM-SHA-1"), (False, "PLAIN"), (True, "SCRAM-SHA-256"), (True, "PLAIN")],
+    [
+        (False, "SCRAM-SHA-256"),
+        (False, "SCRAM-SHA-1"),
+        (False, "PLAIN"),
+        (True, "SCRAM-SHA-256"),
+        (True, "PLAIN"),
+    ],
 )
 async def test_login(clients: ClientFactory, direct_tls: bool, mechanism: str) -> None:
     client = await clients.login("alice@localhost/desk", direct_tls=direct_tls, mechanism=mechanism)
@@ -107,7 +113,9 @@ async def test_disabled_module_is_not_advertised(make_server: Any, tmp_path: Any
         assert "jabber:iq:version" not in features and "urn:xmpp:time" not in features
         with pytest.raises(Exception) as raised:
             await carol["xep_0092"].get_version("localhost", timeout=5)
-        assert "service-unavailable" in str(raised.value) or "service-unavailable" in repr(raised.value.__dict__)
+        assert "service-unavailable" in str(raised.value) or "service-unavailable" in repr(
+            raised.value.__dict__
+        )
     finally:
         await factory.close()
 

@@ -61,7 +61,9 @@ class NoConfig:
     """This module has no options."""
 
 
-def iq_handler(type: Literal["get", "set"], ns: str, name: str, to: tuple[To, ...] = (To.HOST,)) -> Callable[[F], F]:
+def iq_handler(
+    type: Literal["get", "set"], ns: str, name: str, to: tuple[To, ...] = (To.HOST,)
+) -> Callable[[F], F]:
     """Declare a method as the handler of IQ ``type`` requests whose payload is ``{ns}name`` sent to ``to``.
 
     The handler receives an ``IqRequest`` and returns the result payload (None: an empty result) or raises
@@ -89,7 +91,9 @@ def hook(target: Hook[Any], priority: int = Priority.NORMAL) -> Callable[[F], F]
     return mark
 
 
-def declared_iq_handlers(module: Module) -> list[tuple[tuple[str, str, str, To], Callable[..., Awaitable[Any]]]]:
+def declared_iq_handlers(
+    module: Module,
+) -> list[tuple[tuple[str, str, str, To], Callable[..., Awaitable[Any]]]]:
     """The (key, bound method) pairs a module declared with ``@iq_handler``."""
     found = []
     for attr in dir(type(module)):

@@ -90,7 +90,9 @@ async def unload(host: Host, name: str) -> None:
         host.hooks.remove(target, handler)
     remaining = host.modules.values()
     host.features[:] = [f for f in host.features if any(f in m.features for m in remaining)]
-    host.account_features[:] = [f for f in host.account_features if any(f in m.account_features for m in remaining)]
+    host.account_features[:] = [
+        f for f in host.account_features if any(f in m.account_features for m in remaining)
+    ]
     host.identities[:] = [i for i in host.identities if any(i in m.identities for m in remaining)]
 
 

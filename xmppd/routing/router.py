@@ -168,7 +168,9 @@ class Router:
 
     # -- IQs the server answers (RFC 6120 section 8.2.3, RFC 6121 section 8.5.2.1.3) ---------------------------
 
-    def _iq_for_server(self, host: Host, stanza: Element, to: JID, addressee: To, origin: LocalSession | None) -> None:
+    def _iq_for_server(
+        self, host: Host, stanza: Element, to: JID, addressee: To, origin: LocalSession | None
+    ) -> None:
         iq_type = stanza.attrs.get("type")
         if iq_type == "result" or iq_type == "error":
             if addressee is To.HOST:
@@ -239,7 +241,9 @@ class Router:
         # 8.5.2.2.1: no available resource (or only negative priorities): offline storage or an error.
         self.spawn(self._message_offline(host, stanza, jid, origin))
 
-    async def _message_offline(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
+    async def _message_offline(
+        self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None
+    ) -> None:
         assert jid.local is not None
         if not await host.account_exists(jid.local):
             # 8.5.1: no such user.

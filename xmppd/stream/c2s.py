@@ -46,7 +46,7 @@ from xmppd.stream.events import (
 from xmppd.stream.state import C2SState, Input, accepts
 from xmppd.xml.element import Element
 from xmppd.xml.ns import NS_BIND, NS_CLIENT, NS_SASL, NS_SASL_CB, NS_SESSION, NS_STREAMS, NS_TLS
-from xmppd.xml.parser import DEFAULT_MAX_STANZA_SIZE, ParseEvent, StreamClose, StreamOpen, StreamParser
+from xmppd.xml.parser import DEFAULT_MAX_STANZA_SIZE, ParseEvent, StreamOpen, StreamParser
 from xmppd.xml.serializer import STREAM_FOOTER, serialize, stream_header
 from xmppd.xml.stanza import STANZA_NAMES, error_reply, reply, stream_error_element
 
@@ -297,10 +297,14 @@ class C2SStream:
             raise StreamError("invalid-xml", "unexpected stream header")
         if header.ns != NS_STREAMS or header.name != "stream":
             # RFC 6120 section 4.9.3.10: wrong namespace (or not a stream element at all).
-            raise StreamError("invalid-namespace", "the stream element is {http://etherx.jabber.org/streams}stream")
+            raise StreamError(
+                "invalid-namespace", "the stream element is {http://etherx.jabber.org/streams}stream"
+            )
         if header.declared.get("", NS_CLIENT) != NS_CLIENT:
             # RFC 6120 section 4.8.2: the content namespace of a client stream is jabber:client.
-            raise StreamError("invalid-namespace", "the default namespace of a client stream is jabber:client")
+            raise StreamError(
+                "invalid-namespace", "the default namespace of a client stream is jabber:client"
+            )
         host = self._host_from(header.attrs.get("to"))
         self.host = host
         peer = header.attrs.get("from")
@@ -548,7 +552,7 @@ class _Bad:
 _BAD = _Bad()
 
 
-def _decode_sasl(text: str) -> bytes | None | _Bad:
+def _decode_sasl(text: str) -> bytes | _Bad | None:
     """SASL data in an element (RFC 6120 section 6.4.2): empty -> None, "=" -> b"", else base64."""
     text = "".join(text.split())
     if not text:

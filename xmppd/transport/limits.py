@@ -43,7 +43,9 @@ class AuthThrottle:
     last one; a success clears the account's record.
     """
 
-    def __init__(self, base: float, ceiling: float, forget_after: float = 900.0, max_entries: int = 100_000) -> None:
+    def __init__(
+        self, base: float, ceiling: float, forget_after: float = 900.0, max_entries: int = 100_000
+    ) -> None:
         self.base = base
         self.ceiling = ceiling
         self.forget_after = forget_after

@@ -220,7 +220,7 @@ def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
 
 def _refuse_passphrase() -> str:
     # Without a callback OpenSSL would prompt on the terminal and hang the server.
-    raise ValueError(f"the private key is encrypted; xmppd needs an unencrypted key (mode 0600)")
+    raise ValueError("the private key is encrypted; xmppd needs an unencrypted key (mode 0600)")
 
 
 # -- channel bindings ---------------------------------------------------------------------------------------
@@ -301,7 +301,10 @@ class _Exporter:
         if inner_type.__basicsize__ < _CTX_OFFSET + _POINTER:
             return None
         context: object = getattr(inner, "context", None)
-        if not isinstance(context, ssl.SSLContext) or type(context).__basicsize__ < _SSL_CTX_OFFSET + _POINTER:
+        if (
+            not isinstance(context, ssl.SSLContext)
+            or type(context).__basicsize__ < _SSL_CTX_OFFSET + _POINTER
+        ):
             return None
         # Reads within the objects' own memory: safe whatever the layout; the values prove or refute it.
         if _read_pointer(inner, _CTX_OFFSET) != id(context):
@@ -317,7 +320,9 @@ class _Exporter:
         if pointer is None:
             if not self.warned and getattr(ssl_object, "_sslobj", None) is not None:
                 self.warned = True
-                log.warning("tls-exporter: cannot reach the SSL object of a connection; not offering it there")
+                log.warning(
+                    "tls-exporter: cannot reach the SSL object of a connection; not offering it there"
+                )
             return None
         if self.ssl_version(pointer) != _TLS1_3_VERSION:
             return None
@@ -352,7 +357,9 @@ def _exporter() -> _Exporter | None:
             except Exception as exc:  # anything at all: fall back, never break a connection
                 problem = f"{type(exc).__name__}: {exc}"
             if problem is not None:
-                log.warning("tls-exporter channel binding unavailable (%s); offering tls-server-end-point", problem)
+                log.warning(
+                    "tls-exporter channel binding unavailable (%s); offering tls-server-end-point", problem
+                )
                 exporter = None
             _exporter_state.append(exporter)
     return _exporter_state[0]
@@ -439,7 +446,9 @@ def _self_test(exporter: _Exporter) -> str | None:
     return None
 
 
-def _handshake_in_memory(client: ssl.SSLContext, server: ssl.SSLContext) -> tuple[ssl.SSLObject, ssl.SSLObject]:
+def _handshake_in_memory(
+    client: ssl.SSLContext, server: ssl.SSLContext
+) -> tuple[ssl.SSLObject, ssl.SSLObject]:
     client_in, client_out, server_in, server_out = (ssl.MemoryBIO() for _ in range(4))
     client_side = client.wrap_bio(client_in, client_out, server_side=False)
     server_side = server.wrap_bio(server_in, server_out, server_side=True)

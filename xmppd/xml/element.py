@@ -65,7 +65,13 @@ class Element:
         """Append a child element or a text chunk."""
         self.children.append(child)
 
-    def add(self, name: str, ns: str | None = None, attrs: Mapping[str, str] | None = None, text: str | None = None) -> Element:
+    def add(
+        self,
+        name: str,
+        ns: str | None = None,
+        attrs: Mapping[str, str] | None = None,
+        text: str | None = None,
+    ) -> Element:
         """Create a child element (in this element's namespace unless ``ns`` is given), append it, return it."""
         child = Element(name, self.ns if ns is None else ns, attrs, text=text)
         self.children.append(child)

@@ -28,7 +28,6 @@ from xml.parsers import expat
 
 from xmppd.errors import StreamError
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_STREAMS
 
 DEFAULT_MAX_STANZA_SIZE: Final = 256 * 1024
 DEFAULT_MAX_DEPTH: Final = 48
@@ -154,7 +153,9 @@ class StreamParser:
             self.broken = True
             code = exc.code
             if code in _RESTRICTED_CODES:
-                raise StreamError("restricted-xml", "DTDs, entities and processing instructions are not allowed") from None
+                raise StreamError(
+                    "restricted-xml", "DTDs, entities and processing instructions are not allowed"
+                ) from None
             raise StreamError("not-well-formed", expat.ErrorString(code) if code else None) from None
         except StreamError:
             self.broken = True

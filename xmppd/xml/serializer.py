@@ -77,7 +77,9 @@ def serialize(element: Element, default_ns: str | None = None, prefixes: dict[st
     return "".join(out)
 
 
-def to_bytes(element: Element, default_ns: str | None = None, prefixes: dict[str, str] | None = None) -> bytes:
+def to_bytes(
+    element: Element, default_ns: str | None = None, prefixes: dict[str, str] | None = None
+) -> bytes:
     """``serialize`` encoded as UTF-8."""
     return serialize(element, default_ns, prefixes).encode("utf-8")
 

@@ -73,7 +73,9 @@ async def test_r4_unknown_presence_type_is_bad_request(harness: Harness) -> None
 
 async def test_r5_unknown_domain_is_remote_server_not_found(harness: Harness) -> None:
     alice = harness.bind("alice@localhost/a")
-    await harness.route("<message to='x@elsewhere.example' type='chat' id='5'><body>x</body></message>", alice)
+    await harness.route(
+        "<message to='x@elsewhere.example' type='chat' id='5'><body>x</body></message>", alice
+    )
     error = only(alice)
     assert condition(error) == "remote-server-not-found"
     assert error.attrs["from"] == "x@elsewhere.example"
@@ -112,7 +114,9 @@ async def test_r7_presence_broadcast_hook_runs(harness: Harness) -> None:
 
 async def test_r8_iq_without_to_is_handled_for_the_account(harness: Harness) -> None:
     alice = harness.bind("alice@localhost/a")
-    await harness.route("<iq type='get' id='d1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", alice)
+    await harness.route(
+        "<iq type='get' id='d1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", alice
+    )
     result = only(alice)
     assert result.attrs["type"] == "result"
     query = result.find("query", "http://jabber.org/protocol/disco#info")
@@ -134,7 +138,9 @@ async def test_r10_handled_iq_is_answered(harness: Harness) -> None:
 
 async def test_r11_unhandled_iq_is_service_unavailable(harness: Harness) -> None:
     alice = harness.bind("alice@localhost/a")
-    await harness.route("<iq type='get' id='u1' to='localhost'><query xmlns='urn:example:nothing'/></iq>", alice)
+    await harness.route(
+        "<iq type='get' id='u1' to='localhost'><query xmlns='urn:example:nothing'/></iq>", alice
+    )
     error = only(alice)
     assert condition(error) == "service-unavailable"
     assert error.attrs["from"] == "localhost" and error.attrs["id"] == "u1"
@@ -296,9 +302,13 @@ async def test_r26_unhandled_subscription_reaches_resources_probe_dropped(harnes
 async def test_r27_iq_to_bare_jid_is_handled_by_server(harness: Harness) -> None:
     alice = harness.bind("alice@localhost/a")
     bob = harness.bind("bob@localhost/1")
-    await harness.route("<iq type='get' id='b1' to='alice@localhost'><ping xmlns='urn:xmpp:ping'/></iq>", alice)
+    await harness.route(
+        "<iq type='get' id='b1' to='alice@localhost'><ping xmlns='urn:xmpp:ping'/></iq>", alice
+    )
     assert only(alice).attrs["type"] == "result"
-    await harness.route("<iq type='get' id='b2' to='bob@localhost'><query xmlns='urn:example:x'/></iq>", alice)
+    await harness.route(
+        "<iq type='get' id='b2' to='bob@localhost'><query xmlns='urn:example:x'/></iq>", alice
+    )
     assert condition(only(alice)) == "service-unavailable"
     assert bob.received == []
 
@@ -357,7 +367,9 @@ async def test_r32_groupchat_to_missing_resource_is_service_unavailable(harness:
 async def test_r33_error_message_to_missing_resource_is_dropped(harness: Harness) -> None:
     alice = harness.bind("alice@localhost/a")
     bob = harness.bind("bob@localhost/present")
-    await harness.route("<message to='bob@localhost/gone' type='error'><error type='cancel'/></message>", alice)
+    await harness.route(
+        "<message to='bob@localhost/gone' type='error'><error type='cancel'/></message>", alice
+    )
     assert alice.received == [] and bob.received == []
 
 
@@ -382,7 +394,9 @@ async def test_r35_subscription_to_full_jid_is_handled_as_bare(harness: Harness)
 
 async def test_r36_iq_to_missing_resource_is_service_unavailable(harness: Harness) -> None:
     alice = harness.bind("alice@localhost/a")
-    await harness.route("<iq type='get' id='m1' to='bob@localhost/gone'><query xmlns='urn:example:x'/></iq>", alice)
+    await harness.route(
+        "<iq type='get' id='m1' to='bob@localhost/gone'><query xmlns='urn:example:x'/></iq>", alice
+    )
     assert condition(only(alice)) == "service-unavailable"
 
 

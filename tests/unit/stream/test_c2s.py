@@ -30,7 +30,9 @@ CONFIG = C2SConfig(hosts=frozenset({"localhost"}))
 SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 
 
-def new(secured: bool = False, config: C2SConfig = CONFIG, bindings: dict[str, bytes] | None = None) -> ClientEnd:
+def new(
+    secured: bool = False, config: C2SConfig = CONFIG, bindings: dict[str, bytes] | None = None
+) -> ClientEnd:
     return ClientEnd(C2SStream(config, secured=secured, channel_bindings=bindings))
 
 
@@ -229,7 +231,10 @@ def test_too_many_failures_close_the_stream() -> None:
     [
         (f"<auth xmlns='{SASL}' mechanism='DIGEST-MD5'>=</auth>", "invalid-mechanism"),
         (f"<auth xmlns='{SASL}' mechanism='PLAIN'>not base64!</auth>", "incorrect-encoding"),
-        (f"<auth xmlns='{SASL}' mechanism='PLAIN'>{base64.b64encode(b'no-nul').decode()}</auth>", "malformed-request"),
+        (
+            f"<auth xmlns='{SASL}' mechanism='PLAIN'>{base64.b64encode(b'no-nul').decode()}</auth>",
+            "malformed-request",
+        ),
     ],
 )
 def test_sasl_failure_conditions(auth: str, condition: str) -> None:
@@ -299,7 +304,9 @@ def _authenticated() -> ClientEnd:
 
 def test_bind_client_chosen_resource() -> None:
     end = _authenticated()
-    events = end.send(f"<iq type='set' id='b1'><bind xmlns='{NS_BIND}'><resource>phone</resource></bind></iq>")
+    events = end.send(
+        f"<iq type='set' id='b1'><bind xmlns='{NS_BIND}'><resource>phone</resource></bind></iq>"
+    )
     assert events == [BindRequested("phone")]
     end.stream.bind_complete(JID.parse("alice@localhost/phone"))
     end.pull()
