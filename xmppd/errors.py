@@ -124,7 +124,7 @@ class StreamError(XMPPError):
         super().__init__(condition, text)
 
 
-class SASLFailure(XMPPError):
+class SASLFailure(XMPPError):  # noqa: N818 (RFC 6120 calls it a failure, not an error)
     """An authentication failure (RFC 6120 section 6.5); the stream stays open."""
 
     def __init__(self, condition: str, text: str | None = None) -> None:

@@ -27,7 +27,7 @@ class Handled(enum.Enum):
     HANDLED = "handled"
 
 
-HANDLED: Final = Handled.HANDLED
+HANDLED: Final[Handled] = Handled.HANDLED
 
 
 class Priority:
@@ -95,7 +95,7 @@ class HookBus:
                 log.exception("handler %r of hook %s failed", handler, hook.name)
                 continue
             if result is HANDLED:
-                return HANDLED
+                return Handled.HANDLED
         return None
 
     async def fold(self, hook: Hook[P], payload: P, initial: A) -> A:
@@ -106,7 +106,7 @@ class HookBus:
         return acc
 
 
-# -- the hooks of a host and their payloads --------------------------------------------------------------------
+# -- the hooks of a host and their payloads ------------------------------------------------------------------
 # Payload types live in xmppd.routing.router (they carry stanzas and sessions); hooks are declared here so that
 # every layer can name them without importing routing.
 

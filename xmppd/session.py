@@ -100,7 +100,7 @@ class ClientSession:
     def __repr__(self) -> str:
         return f"<ClientSession {self.jid if self.bound else self.connection.peer}>"
 
-    # -- LocalSession ------------------------------------------------------------------------------------------
+    # -- LocalSession ----------------------------------------------------------------------------------------
 
     def deliver(self, stanza: Element) -> None:
         """Queue a stanza for the client; it is written at the end of this loop iteration."""
@@ -110,7 +110,7 @@ class ClientSession:
     def close(self, error: StreamError | None = None) -> None:
         self._handle(self.stream.close(error))
 
-    # -- connection callbacks ---------------------------------------------------------------------------------
+    # -- connection callbacks --------------------------------------------------------------------------------
 
     def pull_output(self) -> bytes:
         return self.stream.data_to_send()
@@ -135,7 +135,7 @@ class ClientSession:
     def connection_lost(self) -> None:
         self._end()
 
-    # -- events -----------------------------------------------------------------------------------------------
+    # -- events ----------------------------------------------------------------------------------------------
 
     def _handle(self, events: list[Event]) -> None:
         for event in events:
@@ -166,7 +166,10 @@ class ClientSession:
         if connection.send_buffer_size() > self.env.max_send_buffer and not self.stream.is_closed:
             # Back-pressure: the client does not read what we send it; bound what we keep for it.
             self.log.warning("client does not read: closing with policy-violation")
+            # The error cannot reach a client that does not read: drop the connection, and the session with it
+            # now, so that nothing more is routed to it.
             self.stream.close(StreamError("policy-violation", "too much unread data"))
+            self._unbind()
             connection.abort()
 
     def _wait_for(self, coroutine: Coroutine[Any, Any, list[Event]]) -> None:
@@ -289,7 +292,7 @@ class ClientSession:
             self.log.info("no authentication in %ss: closing", self.env.auth_timeout)
             self._handle(self.stream.connection_timeout())
 
-    # -- the end ----------------------------------------------------------------------------------------------
+    # -- the end ---------------------------------------------------------------------------------------------
 
     def _stream_closed(self, event: StreamClosed) -> None:
         if event.error is not None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from typing import Any
 
 import pytest
 
 from tests.integration.conftest import ClientFactory
+from xmppd.accounts import create_account
+from xmppd.jid import JID
 from xmppd.server import Server
 from xmppd.xml.element import Element
 from xmppd.xml.ns import NS_STREAM_ERRORS, NS_STREAMS
@@ -95,7 +99,7 @@ async def test_bad_input_gets_stream_error(
     assert got == condition
     assert closed, "the server closes the connection after a stream error"
     # The rest of the server is unaffected.
-    assert await bystander["xep_0199"].ping("localhost", timeout=5) is not None
+    assert await bystander.plugin["xep_0199"].ping("localhost", timeout=5) is not None
 
 
 async def test_unauthenticated_connection_times_out(make_server: object) -> None:
@@ -104,27 +108,44 @@ async def test_unauthenticated_connection_times_out(make_server: object) -> None
     assert condition == "connection-timeout" and closed
 
 
-async def test_client_that_does_not_read_is_cut_off(server: Server, clients: ClientFactory) -> None:
+async def test_client_that_does_not_read_is_cut_off(
+    make_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     """Back-pressure: what is queued for a client that never reads is bounded, then its stream is closed."""
-    alice = await clients.login("alice@localhost/reader")
-    slow = await clients.login("bob@localhost/slow")
-    slow.send_presence()
-    await asyncio.sleep(0.2)
-    assert slow.transport is not None
-    slow.transport.pause_reading()  # bob's client stops reading its socket
-    (bob_session,) = [s for s in server.clients if s.bound and str(s.jid) == "bob@localhost/slow"]
-    body = "y" * 60_000
-    limit = server.config.c2s.max_send_buffer
-    for _ in range(4 * limit // len(body)):  # several times the limit
-        alice.send_message(mto="bob@localhost/slow", mbody=body, mtype="chat")
-        await asyncio.sleep(0.001)
-        if bob_session.stream.is_closed:
-            break
-    for _ in range(100):
-        if bob_session.stream.is_closed:
-            break
-        await asyncio.sleep(0.05)
-    assert bob_session.stream.is_closed
-    assert bob_session.connection.send_buffer_size() <= 2 * limit
-    # Everyone else is fine.
-    assert await alice["xep_0199"].ping("localhost", timeout=5) is not None
+    limit = 65536
+    server: Server = await make_server(
+        c2s={"max_send_buffer": limit, "rate_limit": 1 << 30, "rate_burst": 1 << 30}
+    )
+    assert server.storage is not None
+    for name in ("alice", "bob"):
+        await create_account(server.storage, "localhost", name, "secret", 4096)
+    clients = ClientFactory(server)
+    try:
+        alice = await clients.login("alice@localhost/reader")
+        slow = await clients.login("bob@localhost/slow")
+        slow.send_presence()
+        await asyncio.sleep(0.2)
+        assert slow.transport is not None
+        # Bob's client stops reading, and its kernel takes little, so what the server sends piles up there.
+        slow.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.transport.pause_reading()
+        (bob_session,) = [s for s in server.clients if s.bound and str(s.jid) == "bob@localhost/slow"]
+        body = "y" * 60_000
+        # Bounded: the server's kernel send buffer (at most tcp_wmem's maximum) fills first, then ours.
+        for _ in range(1000):
+            if bob_session.stream.is_closed:
+                break
+            alice.send_message(mto="bob@localhost/slow", mbody=body, mtype="chat")
+            await asyncio.sleep(0.002)
+            assert bob_session.connection.send_buffer_size() <= limit + 2 * len(body)
+        for _ in range(100):
+            if bob_session.stream.is_closed:
+                break
+            await asyncio.sleep(0.05)
+        assert bob_session.stream.is_closed
+        assert "closing with policy-violation" in caplog.text
+        assert not server.sessions.has_resource(JID.parse("bob@localhost"), "slow")
+        # Everyone else is fine.
+        assert await alice.plugin["xep_0199"].ping("localhost", timeout=5) is not None
+    finally:
+        await clients.close()

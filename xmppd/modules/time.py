@@ -26,5 +26,6 @@ class Time(Module):
         sign = "+" if minutes >= 0 else "-"
         result = Element("time", NS_TIME)
         result.add("tzo", text=f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}")
-        result.add("utc", text=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
+        # Whole seconds, as in XEP-0202's examples: fractions are optional (XEP-0082) and some clients reject them.
+        result.add("utc", text=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         return result

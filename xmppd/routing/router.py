@@ -77,7 +77,7 @@ class Router:
         self.remote: RemoteRoute | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    # -- entry point ------------------------------------------------------------------------------------------
+    # -- entry point -----------------------------------------------------------------------------------------
 
     def route(self, stanza: Element, origin: LocalSession | None = None) -> None:
         """Route ``stanza``; ``origin`` is the local session it came from (its ``from`` is already stamped)."""
@@ -116,7 +116,7 @@ class Router:
             return
         self.route(error_reply(stanza, error, from_=from_))
 
-    # -- no 'to': RFC 6120 section 10.3 -----------------------------------------------------------------------
+    # -- no 'to': RFC 6120 section 10.3 ----------------------------------------------------------------------
 
     def _without_to(self, stanza: Element, origin: LocalSession | None) -> None:
         if origin is None:
@@ -151,7 +151,7 @@ class Router:
             context = StanzaContext(stanza, origin.jid, origin.jid.bare(), host, origin)
             self.spawn(host.hooks.fire(hooks.PRESENCE_BROADCAST, context))
 
-    # -- the server's own domain ------------------------------------------------------------------------------
+    # -- the server's own domain -----------------------------------------------------------------------------
 
     def _to_host(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
         kind = stanza.name
@@ -166,13 +166,13 @@ class Router:
         if message_type(stanza) in ("chat", "normal"):
             self.bounce(stanza, StanzaError("service-unavailable"))
 
-    # -- IQs the server answers (RFC 6120 section 8.2.3, RFC 6121 section 8.5.2.1.3) ---------------------------
+    # -- IQs the server answers (RFC 6120 section 8.2.3, RFC 6121 section 8.5.2.1.3) -------------------------
 
     def _iq_for_server(
         self, host: Host, stanza: Element, to: JID, addressee: To, origin: LocalSession | None
     ) -> None:
         iq_type = stanza.attrs.get("type")
-        if iq_type == "result" or iq_type == "error":
+        if iq_type in {"result", "error"}:
             if addressee is To.HOST:
                 host.resolve_iq(stanza)
             return
@@ -192,10 +192,13 @@ class Router:
     async def _run_iq(self, request: IqRequest, handler: IqHandler | None, addressee: To) -> None:
         stanza = request.stanza
         try:
-            if addressee is To.BARE and request.to.local is not None:
+            if (
+                addressee is To.BARE
+                and request.to.local is not None
+                and not await request.host.account_exists(request.to.local)
+            ):
                 # RFC 6121 section 8.5.1: no such user -> service-unavailable, like an unhandled request.
-                if not await request.host.account_exists(request.to.local):
-                    raise StanzaError("service-unavailable")
+                raise StanzaError("service-unavailable")
             if handler is None:
                 # RFC 6120 section 8.4: a request the server does not understand.
                 raise StanzaError("service-unavailable")
@@ -209,7 +212,7 @@ class Router:
             return
         self.route(reply(stanza, result))
 
-    # -- a local account's bare JID (RFC 6121 section 8.5.2) ----------------------------------------------------
+    # -- a local account's bare JID (RFC 6121 section 8.5.2) -------------------------------------------------
 
     def _to_bare(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
         kind = stanza.name
@@ -280,7 +283,7 @@ class Router:
         for session in self.sessions.available(jid):
             session.deliver(stanza)
 
-    # -- a full JID (RFC 6121 section 8.5.3) ------------------------------------------------------------------
+    # -- a full JID (RFC 6121 section 8.5.3) -----------------------------------------------------------------
 
     def _to_full(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
         kind = stanza.name
@@ -317,7 +320,7 @@ class Router:
         # RFC 6120 section 8.3.3.15: no route to that domain.
         self.bounce(stanza, StanzaError("remote-server-not-found"))
 
-    # -- helpers ----------------------------------------------------------------------------------------------
+    # -- helpers ---------------------------------------------------------------------------------------------
 
     def _fire_or(
         self,

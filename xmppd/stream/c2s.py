@@ -104,7 +104,7 @@ class C2SStream:
         self._jid_str = ""
         self._bare_str = ""
 
-    # -- output -----------------------------------------------------------------------------------------------
+    # -- output ----------------------------------------------------------------------------------------------
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call."""
@@ -138,7 +138,7 @@ class C2SStream:
     def is_closed(self) -> bool:
         return self.state is C2SState.CLOSED
 
-    # -- inputs -----------------------------------------------------------------------------------------------
+    # -- inputs ----------------------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the client; returns the events they complete.
@@ -180,9 +180,12 @@ class C2SStream:
             raise RuntimeError("provide_credentials() without CredentialsNeeded")
         events: list[Event] = []
         try:
-            self._sasl_step(self._mechanism.provide_credentials(keys), events)
-        except SASLFailure as failure:
-            self._sasl_failed(failure.condition, events)
+            try:
+                step = self._mechanism.provide_credentials(keys)
+            except SASLFailure as failure:
+                self._sasl_failed(failure.condition, events)
+            else:
+                self._sasl_step(step, events)
         except StreamError as error:
             return events + self._fail(error)
         return events + self._process()
@@ -525,7 +528,7 @@ class C2SStream:
             raise StreamError("unsupported-stanza-type", f"{{{stanza.ns}}}{stanza.name}")
         attrs = stanza.attrs
         sender = attrs.get("from")
-        if sender is not None and sender != self._jid_str and sender != self._bare_str:
+        if sender is not None and sender not in (self._jid_str, self._bare_str):
             try:
                 claimed = JID.parse(sender)
             except JIDError:

@@ -44,7 +44,7 @@ class Connection(asyncio.Protocol):
         self._upgrading = False
         self.peer: str = "?"
 
-    # -- asyncio callbacks ------------------------------------------------------------------------------------
+    # -- asyncio callbacks -----------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -80,7 +80,7 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         pass
 
-    # -- the handler's interface ------------------------------------------------------------------------------
+    # -- the handler's interface -----------------------------------------------------------------------------
 
     @property
     def ssl_object(self) -> ssl.SSLObject | None:
@@ -145,7 +145,7 @@ class Connection(asyncio.Protocol):
         if new_transport is None:
             self.abort()
             return None
-        self.transport = new_transport  # type: ignore[assignment]
+        self.transport = new_transport
         self._reading_paused = False
         return self.ssl_object
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -39,7 +40,7 @@ def only(session: FakeSession) -> Element:
     return received[0]
 
 
-# -- before anything --------------------------------------------------------------------------------------------
+# -- before anything -----------------------------------------------------------------------------------------
 
 
 async def test_r2_malformed_to_is_jid_malformed(harness: Harness) -> None:
@@ -81,7 +82,7 @@ async def test_r5_unknown_domain_is_remote_server_not_found(harness: Harness) ->
     assert error.attrs["from"] == "x@elsewhere.example"
 
 
-# -- no 'to' ----------------------------------------------------------------------------------------------------
+# -- no 'to' -------------------------------------------------------------------------------------------------
 
 
 async def test_r6_message_without_to_goes_to_own_bare_jid(harness: Harness) -> None:
@@ -125,7 +126,7 @@ async def test_r8_iq_without_to_is_handled_for_the_account(harness: Harness) -> 
     assert identity is not None and identity.attrs["category"] == "account"
 
 
-# -- to the server's domain -------------------------------------------------------------------------------------
+# -- to the server's domain ----------------------------------------------------------------------------------
 
 
 async def test_r10_handled_iq_is_answered(harness: Harness) -> None:
@@ -147,7 +148,6 @@ async def test_r11_unhandled_iq_is_service_unavailable(harness: Harness) -> None
 
 
 async def test_r12_iq_result_to_host_resolves_pending_request(harness: Harness) -> None:
-    import asyncio
 
     alice = harness.bind("alice@localhost/a")
     request = Element("iq", "jabber:client", {"type": "get", "to": "alice@localhost/a"})
@@ -184,7 +184,7 @@ async def test_r14_other_stanzas_to_host_are_dropped(harness: Harness, xml: str)
     assert alice.received == []
 
 
-# -- to a bare JID ----------------------------------------------------------------------------------------------
+# -- to a bare JID -------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("msg_type", ["chat", "normal"])
@@ -329,7 +329,7 @@ async def test_r28_iq_result_to_bare_jid_is_dropped(harness: Harness) -> None:
     assert alice.received == [] and bob.received == []
 
 
-# -- to a full JID ----------------------------------------------------------------------------------------------
+# -- to a full JID -------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

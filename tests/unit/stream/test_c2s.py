@@ -23,7 +23,7 @@ from xmppd.stream.events import (
     TLSRequested,
 )
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_BIND, NS_SASL, NS_STREAM_ERRORS, NS_STREAMS, NS_TLS
+from xmppd.xml.ns import NS_BIND, NS_SASL, NS_STANZAS, NS_STREAM_ERRORS, NS_STREAMS, NS_TLS
 from xmppd.xml.parser import StreamClose, StreamOpen
 
 CONFIG = C2SConfig(hosts=frozenset({"localhost"}))
@@ -49,7 +49,7 @@ def plain(username: str, password: str) -> str:
     return f"<auth xmlns='{SASL}' mechanism='PLAIN'>{token}</auth>"
 
 
-# -- stream header ----------------------------------------------------------------------------------------------
+# -- stream header -------------------------------------------------------------------------------------------
 
 
 def test_header_answered_with_header_and_starttls_required() -> None:
@@ -123,7 +123,7 @@ def test_missing_to_with_several_hosts_is_host_unknown() -> None:
     assert stream_error(end) == "host-unknown"
 
 
-# -- before authentication --------------------------------------------------------------------------------------
+# -- before authentication -----------------------------------------------------------------------------------
 
 
 def test_stanza_before_authentication_is_not_authorized() -> None:
@@ -181,7 +181,7 @@ def test_without_tls_plain_is_not_offered() -> None:
     assert "PLAIN" not in [m.text for m in mechanisms.elements()]
 
 
-# -- SASL -------------------------------------------------------------------------------------------------------
+# -- SASL ----------------------------------------------------------------------------------------------------
 
 
 def test_plain_success_restarts_the_stream() -> None:
@@ -287,7 +287,7 @@ def test_scram_sha_256_full_exchange() -> None:
     assert base64.b64decode(success.text) == b"v=" + base64.b64encode(server_signature)
 
 
-# -- binding and established ------------------------------------------------------------------------------------
+# -- binding and established ---------------------------------------------------------------------------------
 
 
 def _authenticated() -> ClientEnd:
@@ -326,12 +326,17 @@ def test_bind_server_generated_resource() -> None:
 def test_bind_invalid_resource_is_bad_request() -> None:
     end = _authenticated()
     events = end.send(
-        f"<iq type='set' id='b1'><bind xmlns='{NS_BIND}'><resource>\u2163bad\u0007</resource></bind></iq>"
+        f"<iq type='set' id='b1'><bind xmlns='{NS_BIND}'><resource>bad\u0378</resource></bind></iq>"
     )
     assert events == []
     error = end.last()
-    assert error.attrs["type"] == "error"
-    assert error.find("error") is not None
+    assert (error.attrs["type"], error.attrs["id"]) == ("error", "b1")
+    condition = error.find("error")
+    assert condition is not None and condition.find("bad-request", NS_STANZAS) is not None
+    # RFC 6120 section 7.6.2: the client may try again with another resource.
+    assert end.send(
+        f"<iq type='set' id='b2'><bind xmlns='{NS_BIND}'><resource>ok</resource></bind></iq>"
+    ) == [BindRequested("ok")]
 
 
 def test_stanza_before_bind_is_not_authorized() -> None:
@@ -340,7 +345,7 @@ def test_stanza_before_bind_is_not_authorized() -> None:
     assert stream_error(end) == "not-authorized"
 
 
-def test_established_stamps_from() -> None:
+def test_r1_established_stamps_from() -> None:
     end = establish()
     events = end.send("<message to='bob@localhost' type='chat'><body>hi</body></message>")
     assert len(events) == 1 and isinstance(events[0], StanzaReceived)
@@ -350,7 +355,7 @@ def test_established_stamps_from() -> None:
     assert events[0].stanza.attrs["from"] == "alice@localhost/phone"
 
 
-def test_foreign_from_is_invalid_from() -> None:
+def test_r1_foreign_from_is_invalid_from() -> None:
     end = establish()
     end.send("<message from='mallory@localhost/x' to='bob@localhost'><body>hi</body></message>")
     assert stream_error(end) == "invalid-from"
