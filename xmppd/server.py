@@ -48,7 +48,8 @@ class Server:
     async def start(self) -> None:
         """Open storage (migrating it), load every host's modules, and listen."""
         config = self.config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        # The data directory holds the TLS key and the accounts' SCRAM keys: its owner only.
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.storage = await open_storage(config.storage_url)
         for name in config.server.hosts:
             host = Host(name, self.storage, self.router, self.sessions, f"xmppd {__version__}")
