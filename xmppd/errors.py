@@ -103,16 +103,27 @@ class XMPPError(Exception):
 class StanzaError(XMPPError):
     """An error answered with an error stanza (RFC 6120 section 8.3).
 
-    ``type`` defaults to the one RFC 6120 section 8.3.3 gives the condition.
+    ``type`` defaults to the one RFC 6120 section 8.3.3 gives the condition. ``app`` names an
+    application-specific condition element as ``(namespace, name)`` (RFC 6120 section 8.3.2), such as XEP-0191's
+    ``("urn:xmpp:blocking:errors", "blocked")``.
     """
 
     type: ErrorType
+    app: tuple[str, str] | None
 
-    def __init__(self, condition: str, text: str | None = None, *, type: ErrorType | None = None) -> None:
+    def __init__(
+        self,
+        condition: str,
+        text: str | None = None,
+        *,
+        type: ErrorType | None = None,
+        app: tuple[str, str] | None = None,
+    ) -> None:
         if condition not in STANZA_CONDITIONS:
             raise ValueError(f"not a stanza error condition: {condition!r}")
         super().__init__(condition, text)
         self.type = type if type is not None else STANZA_CONDITIONS[condition]
+        self.app = app
 
 
 class StreamError(XMPPError):

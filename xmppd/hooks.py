@@ -51,6 +51,14 @@ Handler = Callable[[Any], Awaitable[Handled | None]]
 Folder = Callable[[Any, Any], Awaitable[Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class AccountDeleted:
+    """The payload of ACCOUNT_DELETED: ``username`` on ``host`` is going away."""
+
+    host: str
+    username: str
+
+
 class HookBus:
     """Hooks of one virtual host (or of the server): add, remove, fire, fold."""
 
@@ -123,6 +131,17 @@ PRESENCE_SUBSCRIPTION: Final[Hook[Any]] = Hook("presence/subscription")
 #: Available or unavailable presence with no ``to`` from a local session (payload: StanzaContext): the broadcast
 #: of RFC 6121 section 4.2 and 4.5, after the session table is updated.
 PRESENCE_BROADCAST: Final[Hook[Any]] = Hook("presence/broadcast")
+#: A presence with a ``to`` sent by a local session (payload: StanzaContext), before it is routed: subscription
+#: requests and answers update the sender's roster (RFC 6121 section 3) and directed presence is remembered
+#: (section 4.6). A handler that returns HANDLED has routed the stanza (or a copy) itself; otherwise the router
+#: routes it as it is.
+PRESENCE_OUT: Final[Hook[Any]] = Hook("presence/out")
+#: The first available presence of a session (payload: StanzaContext), after PRESENCE_BROADCAST's handlers: the
+#: moment to deliver what waited for the user (offline messages, subscription requests; RFC 6121 section 4.2.2).
+INITIAL_PRESENCE: Final[Hook[Any]] = Hook("presence/initial")
+#: A fold over a presence the server broadcasts for a session (payload: the LocalSession, accumulator: the
+#: presence Element, a copy the handler may change and must return): modules add their extensions (XEP-0153).
+OUTGOING_PRESENCE: Final[Hook[Any]] = Hook("presence/outgoing")
 #: A resource was bound (payload: the LocalSession).
 RESOURCE_BOUND: Final[Hook[Any]] = Hook("resource-bound")
 #: A bound resource went away (payload: the LocalSession), after it was removed from the session table.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from xmppd.hooks import HookBus
 from xmppd.jid import JID
-from xmppd.routing.router import IqHandler, Router, To
+from xmppd.routing.router import IqHandler, Router, StanzaFilter, To
 from xmppd.routing.sessions import SessionTable
 from xmppd.storage import Storage
 from xmppd.xml.element import Element
@@ -31,6 +31,10 @@ class Host:
         self.software = software
         self.hooks = HookBus()
         self.iq_handlers: dict[tuple[str, str, str, To], IqHandler] = {}
+        self.filters_out: list[StanzaFilter] = []
+        """Filters of stanzas that this host's sessions send (see ``xmppd.routing.router``)."""
+        self.filters_in: list[StanzaFilter] = []
+        """Filters of stanzas addressed to this host's accounts."""
         self.features: list[str] = []
         self.account_features: list[str] = []
         self.identities: list[Identity] = []

@@ -80,6 +80,7 @@ class ClientSession:
         self.priority = 0
         self.available = False
         self.presence: Element | None = None
+        self.interested = False
         self.bound = False
         self.last_activity = time.monotonic()
         self.log = SessionLogger(log, f"c2s{id(self) & 0xFFFFFF:06x}")

@@ -28,6 +28,7 @@ class FakeSession:
         self.priority = priority
         self.available = available
         self.presence: Element | None = None
+        self.interested = False
         self.received: list[Element] = []
         self.closed_with: list[StreamError | None] = []
         self.last_activity = time.monotonic()

@@ -29,12 +29,15 @@ __all__ = [
     "To",
     "hook",
     "iq_handler",
+    "stanza_filter",
 ]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+G = TypeVar("G", bound=Callable[..., Any])
 
 _IQ_MARK = "_xmppd_iq"
 _HOOK_MARK = "_xmppd_hooks"
+_FILTER_MARK = "_xmppd_filter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,28 @@ def hook(target: Hook[Any], priority: int = Priority.NORMAL) -> Callable[[F], F]
         return function
 
     return mark
+
+
+def stanza_filter(direction: Literal["in", "out"]) -> Callable[[G], G]:
+    """Declare a method as a stanza filter: ``"out"`` for what the host's sessions send, ``"in"`` for what its
+    accounts are sent (``xmppd.routing.router`` says what a filter returns). Filters run in module load order.
+    """
+
+    def mark(function: G) -> G:
+        setattr(function, _FILTER_MARK, direction)
+        return function
+
+    return mark
+
+
+def declared_filters(module: Module) -> list[tuple[Literal["in", "out"], Callable[..., Any]]]:
+    """The (direction, bound method) pairs a module declared with ``@stanza_filter``."""
+    found = []
+    for attr in dir(type(module)):
+        direction = getattr(getattr(type(module), attr, None), _FILTER_MARK, None)
+        if direction is not None:
+            found.append((direction, getattr(module, attr)))
+    return found
 
 
 def declared_iq_handlers(

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from xmppd.errors import ConfigError
 from xmppd.host import Host
-from xmppd.modules.api import Module, declared_hooks, declared_iq_handlers
+from xmppd.modules.api import Module, declared_filters, declared_hooks, declared_iq_handlers
 
 AVAILABLE: Final[dict[str, str]] = {
     "disco": "xmppd.modules.disco:Disco",
@@ -73,6 +73,8 @@ def register(host: Host, module: Module) -> None:
         host.iq_handlers[key] = handler
     for target, priority, handler in declared_hooks(module):
         host.hooks.add(target, handler, priority)
+    for direction, check in declared_filters(module):
+        (host.filters_in if direction == "in" else host.filters_out).append(check)
     host.features.extend(f for f in module.features if f not in host.features)
     host.account_features.extend(f for f in module.account_features if f not in host.account_features)
     host.identities.extend(i for i in module.identities if i not in host.identities)
@@ -88,6 +90,9 @@ async def unload(host: Host, name: str) -> None:
             del host.iq_handlers[key]
     for target, _priority, handler in declared_hooks(module):
         host.hooks.remove(target, handler)
+    for direction, check in declared_filters(module):
+        filters = host.filters_in if direction == "in" else host.filters_out
+        filters[:] = [f for f in filters if f != check]
     remaining = host.modules.values()
     host.features[:] = [f for f in host.features if any(f in m.features for m in remaining)]
     host.account_features[:] = [

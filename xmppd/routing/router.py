@@ -7,16 +7,24 @@ This is the one home of the delivery rules; ``docs/routing.md`` lists them as a 
 ``route()`` is synchronous: delivering to an online resource is a dictionary lookup and a write into that
 session's buffer, so stanzas from one sender keep their order. Work that must wait (an IQ handler, a storage
 lookup) runs as a task, and its answer is routed when it is ready.
+
+Stanza filters let modules veto a stanza without deciding where it goes (XEP-0191 blocking): a host's
+``filters_out`` see every stanza with a ``to`` that a local session of that host sends, before it is routed;
+its ``filters_in`` see every stanza addressed to one of its accounts, before the delivery rules run. A filter
+returns None (go on), ``DROP`` (silently ignored) or a ``StanzaError`` (bounced), or an awaitable of one of those
+when it must look something up first; routing then goes on when the answer is there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from xmppd import hooks
 from xmppd.errors import JIDError, StanzaError
@@ -53,17 +61,40 @@ class IqRequest:
     session: LocalSession | None
 
 
+_last_stamp = 0
+
+
+def _next_stamp() -> int:
+    """Nanoseconds since the epoch, strictly increasing within this process."""
+    global _last_stamp
+    _last_stamp = max(time.time_ns(), _last_stamp + 1)
+    return _last_stamp
+
+
 @dataclass(frozen=True, slots=True)
 class StanzaContext:
-    """A message or presence handed to a hook."""
+    """A message or presence handed to a hook or filter."""
 
     stanza: Element
     sender: JID
     to: JID
     host: Host
     session: LocalSession | None
+    """The local session the stanza came from, if it came from one."""
+    stamp: int = field(default_factory=_next_stamp)
+    """When the router took the stanza (ns since the epoch, strictly increasing): the order of arrival, kept by
+    what stores stanzas for later (offline messages) and the time for their delay stamps (XEP-0203)."""
 
 
+class _Drop(enum.Enum):
+    DROP = "drop"
+
+
+DROP: Final = _Drop.DROP
+"""A filter's verdict: ignore the stanza silently."""
+
+FilterVerdict: TypeAlias = StanzaError | _Drop | None
+StanzaFilter: TypeAlias = Callable[[StanzaContext], FilterVerdict | Awaitable[FilterVerdict]]
 IqHandler = Callable[[IqRequest], Awaitable[Element | None]]
 RemoteRoute = Callable[[Element, JID], None]
 
@@ -97,6 +128,31 @@ class Router:
             # RFC 6120 section 8.3.3.8
             self.bounce(stanza, StanzaError("jid-malformed", "invalid 'to' address"))
             return
+        if origin is not None:
+            home = self.hosts.get(origin.jid.domain)
+            if home is not None and (
+                home.filters_out
+                or (stanza.name == "presence" and home.hooks.has_handlers(hooks.PRESENCE_OUT))
+            ):
+                context = StanzaContext(stanza, origin.jid, jid, home, origin)
+                if self._passes(home.filters_out, context, self._outbound, context):
+                    self._outbound(context)
+                return
+        self._dispatch(stanza, jid, origin)
+
+    def _outbound(self, context: StanzaContext) -> None:
+        """A stanza from a local session that its host's filters let through."""
+        if context.stanza.name == "presence" and context.host.hooks.has_handlers(hooks.PRESENCE_OUT):
+
+            async def run() -> None:
+                if await context.host.hooks.fire(hooks.PRESENCE_OUT, context) is not hooks.HANDLED:
+                    self._dispatch(context.stanza, context.to, context.session)
+
+            self.spawn(run())
+            return
+        self._dispatch(context.stanza, context.to, context.session)
+
+    def _dispatch(self, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
         host = self.hosts.get(jid.domain)
         if host is None:
             self._to_remote(stanza, jid)
@@ -140,16 +196,27 @@ class Router:
         self._iq_for_server(host, stanza, bare, To.BARE, origin)
 
     def _presence_broadcast(self, host: Host, stanza: Element, origin: LocalSession) -> None:
+        initial = False
         if stanza.attrs.get("type") == "unavailable":
             origin.available = False
             origin.presence = None
         else:
+            initial = not origin.available
             origin.available = True
             origin.presence = stanza
             origin.priority = _priority(stanza)
-        if host.hooks.has_handlers(hooks.PRESENCE_BROADCAST):
+        bus = host.hooks
+        if bus.has_handlers(hooks.PRESENCE_BROADCAST) or (
+            initial and bus.has_handlers(hooks.INITIAL_PRESENCE)
+        ):
             context = StanzaContext(stanza, origin.jid, origin.jid.bare(), host, origin)
-            self.spawn(host.hooks.fire(hooks.PRESENCE_BROADCAST, context))
+
+            async def run() -> None:
+                await bus.fire(hooks.PRESENCE_BROADCAST, context)
+                if initial:
+                    await bus.fire(hooks.INITIAL_PRESENCE, context)
+
+            self.spawn(run())
 
     # -- the server's own domain -----------------------------------------------------------------------------
 
@@ -214,7 +281,15 @@ class Router:
 
     # -- a local account's bare JID (RFC 6121 section 8.5.2) -------------------------------------------------
 
-    def _to_bare(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
+    def _to_bare(
+        self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None, filtered: bool = False
+    ) -> None:
+        if not filtered and host.filters_in:
+            context = _context(stanza, jid, host, origin)
+            if context is not None and not self._passes(
+                host.filters_in, context, self._to_bare, host, stanza, jid, origin, True
+            ):
+                return
         kind = stanza.name
         if kind == "iq":
             self._iq_for_server(host, stanza, jid, To.BARE, origin)
@@ -242,17 +317,17 @@ class Router:
                     session.deliver(stanza)
             return
         # 8.5.2.2.1: no available resource (or only negative priorities): offline storage or an error.
-        self.spawn(self._message_offline(host, stanza, jid, origin))
+        # The context (and its stamp, the order of arrival) is taken now, before anything waits.
+        self.spawn(self._message_offline(host, stanza, jid, _context(stanza, jid, host, origin)))
 
     async def _message_offline(
-        self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None
+        self, host: Host, stanza: Element, jid: JID, context: StanzaContext | None
     ) -> None:
         assert jid.local is not None
         if not await host.account_exists(jid.local):
             # 8.5.1: no such user.
             self.bounce(stanza, StanzaError("service-unavailable"))
             return
-        context = _context(stanza, jid, host, origin)
         if context is not None and await host.hooks.fire(hooks.MESSAGE_OFFLINE, context) is hooks.HANDLED:
             return
         self.bounce(stanza, StanzaError("service-unavailable"))
@@ -285,12 +360,20 @@ class Router:
 
     # -- a full JID (RFC 6121 section 8.5.3) -----------------------------------------------------------------
 
-    def _to_full(self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
+    def _to_full(
+        self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None, filtered: bool = False
+    ) -> None:
+        if not filtered and host.filters_in:
+            context = _context(stanza, jid, host, origin)
+            if context is not None and not self._passes(
+                host.filters_in, context, self._to_full, host, stanza, jid, origin, True
+            ):
+                return
         kind = stanza.name
         stanza_type = stanza.attrs.get("type")
         if kind == "presence" and stanza_type not in (None, "unavailable", "error"):
             # 8.5.3.1 and 8.5.3.2.2: subscription presence and probes are handled as if sent to the bare JID.
-            self._to_bare(host, stanza, jid.bare(), origin)
+            self._to_bare(host, stanza, jid.bare(), origin, True)
             return
         session = self.sessions.get(jid)
         if session is not None:
@@ -305,7 +388,7 @@ class Router:
                 self.bounce(stanza, StanzaError("service-unavailable"))
                 return
             # 8.5.3.2.1: normal, chat and headline are handled as if sent to the bare JID.
-            self._to_bare(host, stanza, jid.bare(), origin)
+            self._to_bare(host, stanza, jid.bare(), origin, True)
         elif kind == "iq":
             # 8.5.3.2.3: an IQ for a resource that is not there.
             self.bounce(stanza, StanzaError("service-unavailable"))
@@ -319,6 +402,55 @@ class Router:
             return
         # RFC 6120 section 8.3.3.15: no route to that domain.
         self.bounce(stanza, StanzaError("remote-server-not-found"))
+
+    # -- filters ---------------------------------------------------------------------------------------------
+
+    def _passes(
+        self,
+        filters: list[StanzaFilter],
+        context: StanzaContext,
+        resume: Callable[..., None],
+        *args: Any,
+    ) -> bool:
+        """Run ``filters``; True when routing may go on now.
+
+        False when a filter dropped or bounced the stanza, or must wait for an answer: then ``resume(*args)`` is
+        called once every filter has let the stanza through.
+        """
+        for index, check in enumerate(filters):
+            verdict = check(context)
+            if verdict is None:
+                continue
+            if inspect.isawaitable(verdict):
+                self.spawn(self._filters_async(verdict, filters[index + 1 :], context, resume, args))
+            else:
+                self._refuse(context.stanza, verdict)
+            return False
+        return True
+
+    async def _filters_async(
+        self,
+        pending: Awaitable[FilterVerdict],
+        rest: list[StanzaFilter],
+        context: StanzaContext,
+        resume: Callable[..., None],
+        args: tuple[Any, ...],
+    ) -> None:
+        verdict = await pending
+        if verdict is not None:
+            self._refuse(context.stanza, verdict)
+            return
+        for check in rest:
+            answer = check(context)
+            verdict = await answer if inspect.isawaitable(answer) else answer
+            if verdict is not None:
+                self._refuse(context.stanza, verdict)
+                return
+        resume(*args)
+
+    def _refuse(self, stanza: Element, verdict: StanzaError | _Drop) -> None:
+        if isinstance(verdict, StanzaError):
+            self.bounce(stanza, verdict)
 
     # -- helpers ---------------------------------------------------------------------------------------------
 

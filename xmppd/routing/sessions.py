@@ -20,6 +20,8 @@ class LocalSession(Protocol):
     """Whether the resource has sent available presence (RFC 6121 section 4.2) and not gone unavailable since."""
     presence: Element | None
     """The last available presence broadcast by the resource."""
+    interested: bool
+    """Whether the resource requested the roster: an interested resource gets roster pushes (RFC 6121 2.1.6)."""
     last_activity: float
     """``time.monotonic()`` when the client last sent anything (dead-connection detection)."""
 

@@ -1,0 +1,143 @@
+"""The router's extension points: stanza filters, outbound presence, initial presence, arrival stamps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.helpers.harness import FakeSession, Harness
+from tests.helpers.xml import parse
+from xmppd import hooks
+from xmppd.errors import StanzaError
+from xmppd.routing.router import DROP, FilterVerdict, StanzaContext
+from xmppd.xml.ns import NS_STANZAS
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    h = await Harness.create(modules=("ping",))
+    await h.add_account("alice")
+    await h.add_account("bob")
+    yield h
+    await h.close()
+
+
+def only(session: FakeSession) -> list[str]:
+    return [stanza.attrs.get("type", "") for stanza in session.take()]
+
+
+CHAT = "<message to='{to}' type='chat' id='m'><body>hi</body></message>"
+
+
+async def test_out_filter_can_bounce_with_an_application_condition(harness: Harness) -> None:
+    seen: list[StanzaContext] = []
+
+    def refuse(context: StanzaContext) -> FilterVerdict:
+        seen.append(context)
+        return StanzaError("not-acceptable", app=("urn:xmpp:blocking:errors", "blocked"))
+
+    harness.host.filters_out.append(refuse)
+    alice = harness.bind("alice@localhost/a")
+    bob = harness.bind("bob@localhost/b")
+    await harness.route(CHAT.format(to="bob@localhost"), alice)
+    assert bob.received == []
+    (error,) = alice.take()
+    condition = error.find("error")
+    assert condition is not None
+    assert condition.find("not-acceptable", NS_STANZAS) is not None
+    assert condition.find("blocked", "urn:xmpp:blocking:errors") is not None
+    assert str(seen[0].sender) == "alice@localhost/a" and str(seen[0].to) == "bob@localhost"
+    # Stanzas without 'to' (for the server on the account's behalf) are not filtered.
+    await harness.route("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>", alice)
+    assert only(alice) == ["result"]
+
+
+async def test_in_filter_drop_and_async_pass(harness: Harness) -> None:
+    async def slow_pass(context: StanzaContext) -> FilterVerdict:
+        await asyncio.sleep(0.01)
+        return None
+
+    def drop_from_mallory(context: StanzaContext) -> FilterVerdict:
+        return DROP if context.sender.local == "mallory" else None
+
+    harness.host.filters_in.extend([slow_pass, drop_from_mallory])
+    bob = harness.bind("bob@localhost/b")
+    alice = harness.bind("alice@localhost/a")
+    await harness.route(CHAT.format(to="bob@localhost/b"), alice)
+    assert only(bob) == ["chat"]
+    mallory = harness.bind("mallory@localhost/m")
+    await harness.route(CHAT.format(to="bob@localhost"), mallory)
+    assert bob.received == [] and mallory.received == []
+
+
+async def test_in_filter_runs_once_for_a_full_jid_falling_back_to_bare(harness: Harness) -> None:
+    calls: list[str] = []
+
+    def count(context: StanzaContext) -> FilterVerdict:
+        calls.append(str(context.to))
+        return None
+
+    harness.host.filters_in.append(count)
+    bob = harness.bind("bob@localhost/b")
+    alice = harness.bind("alice@localhost/a")
+    await harness.route(CHAT.format(to="bob@localhost/gone"), alice)
+    assert only(bob) == ["chat"]
+    assert calls == ["bob@localhost/gone"]
+
+
+async def test_presence_out_hook_can_take_over(harness: Harness) -> None:
+    taken: list[str] = []
+
+    async def take(context: StanzaContext) -> hooks.Handled | None:
+        if context.stanza.attrs.get("type") == "subscribe":
+            taken.append(str(context.to))
+            return hooks.HANDLED
+        return None
+
+    harness.host.hooks.add(hooks.PRESENCE_OUT, take)
+    alice = harness.bind("alice@localhost/a")
+    bob = harness.bind("bob@localhost/b")
+    await harness.route("<presence to='bob@localhost' type='subscribe'/>", alice)
+    assert taken == ["bob@localhost"] and bob.received == []
+    # Not taken over: routed as it is (directed presence to every available resource).
+    await harness.route("<presence to='bob@localhost'/>", alice)
+    assert only(bob) == [""]
+
+
+async def test_initial_presence_fires_once_per_session(harness: Harness) -> None:
+    initial: list[str] = []
+
+    async def on_initial(context: StanzaContext) -> None:
+        initial.append(str(context.sender))
+
+    harness.host.hooks.add(hooks.INITIAL_PRESENCE, on_initial)
+    alice = harness.bind("alice@localhost/a", available=False)
+    await harness.route("<presence/>", alice)
+    await harness.route("<presence><show>away</show></presence>", alice)
+    assert initial == ["alice@localhost/a"]
+    await harness.route("<presence type='unavailable'/>", alice)
+    await harness.route("<presence/>", alice)
+    assert initial == ["alice@localhost/a", "alice@localhost/a"]
+
+
+async def test_offline_contexts_keep_the_order_of_arrival(harness: Harness) -> None:
+    stamps: list[tuple[int, str]] = []
+
+    async def store(context: StanzaContext) -> hooks.Handled:
+        stamps.append((context.stamp, context.stanza.child_text("body")))
+        return hooks.HANDLED
+
+    harness.host.hooks.add(hooks.MESSAGE_OFFLINE, store)
+    alice = harness.bind("alice@localhost/a")
+    for n in range(20):
+        harness.router.route(
+            parse(
+                f"<message to='bob@localhost' type='chat' from='alice@localhost/a'><body>{n}</body></message>"
+            ),
+            alice,
+        )
+    await harness.router.drain()
+    assert sorted(stamps) == [(stamp, str(n)) for n, (stamp, _) in enumerate(sorted(stamps))]
+    assert len({stamp for stamp, _ in stamps}) == 20
