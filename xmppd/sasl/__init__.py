@@ -126,8 +126,10 @@ def create_mechanism(
     *,
     channel_bindings: Mapping[str, bytes],
     tls: bool,
+    plain_allowed: bool = True,
     nonce_factory: Callable[[], str] | None = None,
     server_secret: bytes | None = None,
+    fake_iterations: int | None = None,
 ) -> ServerMechanism:
     """A fresh server mechanism for one exchange.
 
@@ -136,24 +138,33 @@ def create_mechanism(
         channel_bindings: as for ``available_mechanisms``; SCRAM uses it to check the client's binding and to
             detect a downgrade (RFC 5802 section 6).
         tls: whether the stream is encrypted.
+        plain_allowed: the server's policy for PLAIN, as for ``available_mechanisms``.
         nonce_factory: SCRAM only: returns the server's part of the nonce (printable ASCII without ","); tests
             inject a fixed one, the default draws it from ``secrets``.
         server_secret: SCRAM only: the key from which the fake salt for unknown users is derived, so the same
             unknown name always sees the same salt. Pass a persistent secret in production; the default is a
             random one per process.
+        fake_iterations: the iteration count SCRAM announces, and PLAIN spends, for a user that does not exist;
+            pass the count new accounts are stored with, so that unknown users look and cost the same as real
+            ones. ``xmppd.sasl.scram.FAKE_ITERATIONS`` when None.
 
     Raises:
         SASLFailure: ``invalid-mechanism`` (RFC 6120 section 6.5.7) when ``name`` is unknown or would not be
-            offered on this connection (PLAIN without TLS, -PLUS without channel binding).
+            offered on this connection (PLAIN without TLS or against the policy, -PLUS without channel binding).
     """
     # Imported here: the mechanism modules import this package for ServerMechanism and the Step types.
     from xmppd.sasl.plain import PlainMechanism  # noqa: PLC0415
-    from xmppd.sasl.scram import SCRAM_CLASSES  # noqa: PLC0415
+    from xmppd.sasl.scram import FAKE_ITERATIONS, SCRAM_CLASSES  # noqa: PLC0415
 
-    if name not in available_mechanisms(tls=tls, channel_bindings=channel_bindings):
+    offered = available_mechanisms(tls=tls, channel_bindings=channel_bindings, plain_allowed=plain_allowed)
+    if name not in offered:
         raise SASLFailure("invalid-mechanism")
+    iterations = FAKE_ITERATIONS if fake_iterations is None else fake_iterations
     if name == PLAIN:
-        return PlainMechanism()
+        return PlainMechanism(fake_iterations=iterations)
     return SCRAM_CLASSES[name](
-        channel_bindings=channel_bindings, nonce_factory=nonce_factory, server_secret=server_secret
+        channel_bindings=channel_bindings,
+        nonce_factory=nonce_factory,
+        server_secret=server_secret,
+        fake_iterations=iterations,
     )

@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Final
 
 from xmppd.errors import SASLFailure
 from xmppd.sasl import HashName, NeedCredentials, ScramKeys, ServerMechanism, Step, Success
 from xmppd.sasl.scram import FAKE_ITERATIONS, SALT_SIZE, verify_password
 
-# Checked against when the user does not exist, so that an unknown name costs the same PBKDF2 work as a wrong
-# password and the answer time does not tell them apart. Nothing derives to an all-zero StoredKey in practice.
-_DUMMY_KEYS: Final = ScramKeys(
-    hash_name="sha256",
-    salt=bytes(SALT_SIZE),
-    iterations=FAKE_ITERATIONS,
-    stored_key=bytes(32),
-    server_key=bytes(32),
-)
+
+def _dummy_keys(iterations: int) -> ScramKeys:
+    # Checked against when the user does not exist, so that an unknown name costs the same PBKDF2 work as a
+    # wrong password and the answer time does not tell them apart. Nothing derives to an all-zero StoredKey.
+    return ScramKeys(
+        hash_name="sha256",
+        salt=bytes(SALT_SIZE),
+        iterations=iterations,
+        stored_key=bytes(32),
+        server_key=bytes(32),
+    )
 
 
 class _State(enum.Enum):
@@ -44,8 +45,16 @@ class PlainMechanism(ServerMechanism):
 
     name = "PLAIN"
 
-    def __init__(self) -> None:
-        """Set up one exchange."""
+    def __init__(self, *, fake_iterations: int = FAKE_ITERATIONS) -> None:
+        """Set up one exchange.
+
+        Args:
+            fake_iterations: the PBKDF2 iterations spent on an unknown user; it should be the count new accounts
+                are stored with, so that the answer time does not tell an unknown user from a wrong password.
+        """
+        if fake_iterations < 1:
+            raise ValueError("the iteration count must be at least 1")
+        self._fake_iterations = fake_iterations
         self._state = _State.MESSAGE
         self._authzid: str | None = None
         self._authcid = ""
@@ -98,7 +107,8 @@ class PlainMechanism(ServerMechanism):
             if stored is None:
                 stored = keys.get("sha1")
         if stored is None:
-            verify_password(password, _DUMMY_KEYS)  # the same work as a real check, result ignored
+            # The same work as a real check; the result is ignored.
+            verify_password(password, _dummy_keys(self._fake_iterations))
             raise SASLFailure("not-authorized", "authentication failed")
         if not verify_password(password, stored):
             raise SASLFailure("not-authorized", "authentication failed")

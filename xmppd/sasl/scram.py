@@ -13,8 +13,8 @@ One exchange, as the stream drives it::
 Any failure raises ``SASLFailure`` with an RFC 6120 section 6.5 condition, after which the object is spent.
 Syntax errors are ``malformed-request``; a proof, nonce or channel binding that does not verify is
 ``not-authorized``. An unknown user is not revealed before the final step: the server-first message carries a
-fake salt derived from the username and a server secret, and the final step fails exactly as a wrong password
-does (RFC 5802 section 7 has an ``e=unknown-user``; we deliberately do not distinguish it, so that names
+fake salt derived from the prepared username and a server secret, and the final step fails exactly as a wrong
+password does (RFC 5802 section 7 has an ``e=unknown-user``; we deliberately do not distinguish it, so that names
 cannot be probed).
 
 ``derive_keys`` and ``verify_password`` compute and check what accounts store (RFC 5802 section 3): a salt, an
@@ -37,13 +37,14 @@ from typing import Any, ClassVar, Final
 
 import precis_i18n
 
-from xmppd.errors import SASLFailure
+from xmppd.errors import JIDError, SASLFailure
+from xmppd.jid import prep_localpart
 from xmppd.sasl import Challenge, HashName, NeedCredentials, ScramKeys, ServerMechanism, Step, Success
 
 DEFAULT_ITERATIONS: Final = 4096
 """The ``derive_keys`` default: RFC 7677 section 4 asks for at least 4096 iterations of stored keys."""
 FAKE_ITERATIONS: Final = 4096
-"""The iteration count announced to users that do not exist."""
+"""The default iteration count announced to users that do not exist: pass the count new accounts get."""
 SALT_SIZE: Final = 16
 """Bytes of random salt ``derive_keys`` draws by default."""
 
@@ -208,6 +209,7 @@ class SCRAMMechanism(ServerMechanism):
         channel_bindings: Mapping[str, bytes],
         nonce_factory: Callable[[], str] | None = None,
         server_secret: bytes | None = None,
+        fake_iterations: int = FAKE_ITERATIONS,
     ) -> None:
         """Set up one exchange.
 
@@ -215,10 +217,15 @@ class SCRAMMechanism(ServerMechanism):
             channel_bindings: the binding types this connection provides mapped to their data (may be empty).
             nonce_factory: returns the server's nonce part (printable ASCII without ","); random by default.
             server_secret: key for the fake salt of unknown users; a random per-process secret by default.
+            fake_iterations: the iteration count announced for unknown users; it should be the one new
+                accounts are stored with, or ``i=`` tells them apart.
         """
+        if fake_iterations < 1:
+            raise ValueError("the iteration count must be at least 1")
         self._channel_bindings = dict(channel_bindings)
         self._nonce_factory = nonce_factory or _default_nonce
         self._server_secret = server_secret if server_secret is not None else _PROCESS_SECRET
+        self._fake_iterations = fake_iterations
         self._state = _State.CLIENT_FIRST
         self._gs2_header = b""
         self._cb_data = b""
@@ -255,9 +262,10 @@ class SCRAMMechanism(ServerMechanism):
             self._stored_key, self._server_key = stored.stored_key, stored.server_key
             self._user_known = True
         else:
-            salt, iterations = self._fake_salt(), FAKE_ITERATIONS
-            self._stored_key = self._fake_value(b"stored")
-            self._server_key = self._fake_value(b"server")
+            identity = self._fake_identity()
+            salt, iterations = self._fake_salt(identity), self._fake_iterations
+            self._stored_key = self._fake_value(identity, b"stored")
+            self._server_key = self._fake_value(identity, b"server")
             self._user_known = False
         server_nonce = self._nonce_factory()
         if _NONCE.fullmatch(server_nonce) is None:
@@ -373,13 +381,23 @@ class SCRAMMechanism(ServerMechanism):
 
     # -- unknown users ---------------------------------------------------------------------------------------
 
-    def _fake_salt(self) -> bytes:
-        # Deterministic per (secret, hash, username): asking twice must not reveal that the user is unknown.
-        message = _FAKE_SALT_LABEL + self.hash_name.encode() + b"\x00" + self._username.encode("utf-8")
+    def _fake_identity(self) -> bytes:
+        # The accounts are looked up by prepared localpart (RFC 7622 section 3.3), so "Alice" and "alice" get
+        # the salt of the same account; an unknown name must behave alike, or comparing the salts of two
+        # spellings tells which names exist. A name that does not prepare has no account under any spelling.
+        try:
+            name = prep_localpart(self._username)
+        except JIDError:
+            name = self._username
+        return name.encode("utf-8")
+
+    def _fake_salt(self, identity: bytes) -> bytes:
+        # Deterministic per (secret, hash, account name): asking twice must not reveal that the user is unknown.
+        message = _FAKE_SALT_LABEL + self.hash_name.encode() + b"\x00" + identity
         return hmac.new(self._server_secret, message, "sha256").digest()[:SALT_SIZE]
 
-    def _fake_value(self, label: bytes) -> bytes:
-        message = _FAKE_KEY_LABEL + label + b"\x00" + self._username.encode("utf-8")
+    def _fake_value(self, identity: bytes, label: bytes) -> bytes:
+        message = _FAKE_KEY_LABEL + label + b"\x00" + identity
         return hmac.new(self._server_secret, message, self.hash_name).digest()
 
 
