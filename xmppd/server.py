@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass, field
 
 from xmppd import __version__
@@ -69,6 +70,8 @@ class Server:
                 plain_allowed=c2s.plain_auth,
                 max_stanza_size=c2s.max_stanza_size,
                 max_auth_failures=c2s.max_auth_failures,
+                scram_iterations=config.auth.scram_iterations,
+                server_secret=await _server_secret(self.storage),
             ),
             hosts=self.hosts,
             router=self.router,
@@ -145,6 +148,15 @@ class Server:
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
+
+
+async def _server_secret(storage: Storage) -> bytes:
+    """The server's persistent secret (made on first start; kept in storage, so every node shares it)."""
+    secret = await storage.keyval.get("", "", "server", "secret")
+    if secret is None:
+        secret = secrets.token_bytes(32)
+        await storage.keyval.set("", "", "server", "secret", secret)
+    return secret
 
 
 def _bound(server: asyncio.Server) -> list[tuple[str, int]]:

@@ -68,6 +68,10 @@ class C2SConfig:
     max_stanza_size: int = DEFAULT_MAX_STANZA_SIZE
     max_auth_failures: int = 3
     """RFC 6120 section 6.4.5 asks for 2 to 5 retries; past this many failures the stream is closed."""
+    scram_iterations: int = 4096
+    """The iteration count new accounts get: an unknown user is shown (and costs) the same, so it looks real."""
+    server_secret: bytes | None = field(default=None, repr=False)
+    """A persistent secret from which unknown users' fake SCRAM salts are derived (stable across restarts)."""
     extra_features: tuple[Element, ...] = field(default=())
     """Features offered once the resource is bound (stream management, client state indication, ...)."""
 
@@ -419,7 +423,12 @@ class C2SStream:
                 return
             try:
                 self._mechanism = create_mechanism(
-                    mechanism_name, channel_bindings=self.channel_bindings, tls=self.secured
+                    mechanism_name,
+                    channel_bindings=self.channel_bindings,
+                    tls=self.secured,
+                    plain_allowed=self.config.plain_allowed,
+                    server_secret=self.config.server_secret,
+                    fake_iterations=self.config.scram_iterations,
                 )
             except SASLFailure as failure:
                 self._sasl_failed(failure.condition, events)

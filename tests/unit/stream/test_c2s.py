@@ -287,6 +287,38 @@ def test_scram_sha_256_full_exchange() -> None:
     assert base64.b64decode(success.text) == b"v=" + base64.b64encode(server_signature)
 
 
+def _server_first_for_unknown_user(config: C2SConfig, name: str) -> dict[str, str]:
+    end = new(secured=True, config=config)
+    open_stream(end)
+    initial = base64.b64encode(f"n,,n={name},r=abc".encode()).decode()
+    end.send(f"<auth xmlns='{SASL}' mechanism='SCRAM-SHA-256'>{initial}</auth>")
+    end.stream.provide_credentials(None)
+    end.pull()
+    server_first = base64.b64decode(end.last().text).decode()
+    return dict(item.split("=", 1) for item in server_first.split(","))
+
+
+def test_unknown_user_looks_like_a_real_one() -> None:
+    """An unknown user is shown the configured iteration count and a salt stable for the server's secret."""
+    config = C2SConfig(hosts=frozenset({"localhost"}), scram_iterations=12345, server_secret=b"k" * 32)
+    first = _server_first_for_unknown_user(config, "nobody")
+    assert first["i"] == "12345"
+    assert _server_first_for_unknown_user(config, "nobody")["s"] == first["s"]
+    restarted = C2SConfig(hosts=frozenset({"localhost"}), scram_iterations=12345, server_secret=b"k" * 32)
+    assert _server_first_for_unknown_user(restarted, "nobody")["s"] == first["s"]
+    other = C2SConfig(hosts=frozenset({"localhost"}), scram_iterations=12345, server_secret=b"x" * 32)
+    assert _server_first_for_unknown_user(other, "nobody")["s"] != first["s"]
+
+
+def test_plain_refused_when_the_policy_says_so() -> None:
+    config = C2SConfig(hosts=frozenset({"localhost"}), plain_allowed=False)
+    end = new(secured=True, config=config)
+    offered = open_stream(end)
+    mechanisms = offered.find("mechanisms", NS_SASL)
+    assert mechanisms is not None and "PLAIN" not in [m.text for m in mechanisms.find_all("mechanism")]
+    assert end.send(plain("alice", "secret")) == [AuthFailed(None, "invalid-mechanism")]
+
+
 # -- binding and established ---------------------------------------------------------------------------------
 
 
