@@ -59,6 +59,16 @@ class AccountDeleted:
     username: str
 
 
+@dataclass(frozen=True, slots=True)
+class BlockListChanged:
+    """The payload of BLOCK_LIST_CHANGED: the bare JIDs (as strings) ``username`` blocked and unblocked."""
+
+    host: str
+    username: str
+    blocked: tuple[str, ...]
+    unblocked: tuple[str, ...]
+
+
 class HookBus:
     """Hooks of one virtual host (or of the server): add, remove, fire, fold."""
 
@@ -142,6 +152,9 @@ INITIAL_PRESENCE: Final[Hook[Any]] = Hook("presence/initial")
 #: A fold over a presence the server broadcasts for a session (payload: the LocalSession, accumulator: the
 #: presence Element, a copy the handler may change and must return): modules add their extensions (XEP-0153).
 OUTGOING_PRESENCE: Final[Hook[Any]] = Hook("presence/outgoing")
+#: A user's block list changed (payload: BlockListChanged), after the change was stored: presence follows it
+#: (XEP-0191 sections 3.3 and 3.4: unavailable presence to the newly blocked, current presence to the unblocked).
+BLOCK_LIST_CHANGED: Final[Hook[Any]] = Hook("block-list-changed")
 #: A resource was bound (payload: the LocalSession).
 RESOURCE_BOUND: Final[Hook[Any]] = Hook("resource-bound")
 #: A bound resource went away (payload: the LocalSession), after it was removed from the session table.

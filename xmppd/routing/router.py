@@ -9,8 +9,9 @@ session's buffer, so stanzas from one sender keep their order. Work that must wa
 lookup) runs as a task, and its answer is routed when it is ready.
 
 Stanza filters let modules veto a stanza without deciding where it goes (XEP-0191 blocking): a host's
-``filters_out`` see every stanza with a ``to`` that a local session of that host sends, before it is routed;
-its ``filters_in`` see every stanza addressed to one of its accounts, before the delivery rules run. A filter
+``filters_out`` see every stanza with a ``to`` sent by one of its accounts, before it is routed (what its
+sessions send, and what the server sends on an account's behalf, such as presence broadcasts); its
+``filters_in`` see every stanza addressed to one of its accounts, before the delivery rules run. A filter
 returns None (go on), ``DROP`` (silently ignored) or a ``StanzaError`` (bounced), or an awaitable of one of those
 when it must look something up first; routing then goes on when the answer is there.
 """
@@ -129,20 +130,45 @@ class Router:
             self.bounce(stanza, StanzaError("jid-malformed", "invalid 'to' address"))
             return
         if origin is not None:
+            sender: JID | None = origin.jid
             home = self.hosts.get(origin.jid.domain)
-            if home is not None and (
-                home.filters_out
-                or (stanza.name == "presence" and home.hooks.has_handlers(hooks.PRESENCE_OUT))
-            ):
-                context = StanzaContext(stanza, origin.jid, jid, home, origin)
-                if self._passes(home.filters_out, context, self._outbound, context):
-                    self._outbound(context)
-                return
+            presence_out = (
+                home is not None and stanza.name == "presence" and home.hooks.has_handlers(hooks.PRESENCE_OUT)
+            )
+        else:
+            sender, home = self._local_sender(stanza)
+            presence_out = False
+        if home is not None and sender is not None and (home.filters_out or presence_out):
+            context = StanzaContext(stanza, sender, jid, home, origin)
+            if self._passes(home.filters_out, context, self._outbound, context):
+                self._outbound(context)
+            return
         self._dispatch(stanza, jid, origin)
 
+    def _local_sender(self, stanza: Element) -> tuple[JID | None, Host | None]:
+        """For a stanza the server routes on an account's behalf: the account and its host, if it has filters.
+
+        Error stanzas the server routes are its own answers (bounces), which no filter may hold back.
+        """
+        sender_text = stanza.attrs.get("from")
+        if sender_text is None or stanza.attrs.get("type") == "error":
+            return None, None
+        try:
+            sender = JID.parse(sender_text)
+        except JIDError:
+            return None, None
+        home = self.hosts.get(sender.domain)
+        if home is None or not home.filters_out or sender.local is None:
+            return None, None
+        return sender, home
+
     def _outbound(self, context: StanzaContext) -> None:
-        """A stanza from a local session that its host's filters let through."""
-        if context.stanza.name == "presence" and context.host.hooks.has_handlers(hooks.PRESENCE_OUT):
+        """A stanza from a local account that its host's filters let through."""
+        if (
+            context.session is not None
+            and context.stanza.name == "presence"
+            and context.host.hooks.has_handlers(hooks.PRESENCE_OUT)
+        ):
 
             async def run() -> None:
                 if await context.host.hooks.fire(hooks.PRESENCE_OUT, context) is not hooks.HANDLED:

@@ -141,3 +141,25 @@ async def test_offline_contexts_keep_the_order_of_arrival(harness: Harness) -> N
     await harness.router.drain()
     assert sorted(stamps) == [(stamp, str(n)) for n, (stamp, _) in enumerate(sorted(stamps))]
     assert len({stamp for stamp, _ in stamps}) == 20
+
+
+async def test_out_filters_see_what_the_server_sends_on_an_accounts_behalf(harness: Harness) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def drop_to_mallory(context: StanzaContext) -> FilterVerdict:
+        seen.append((str(context.sender), str(context.to)))
+        return DROP if context.to.local == "mallory" else None
+
+    harness.host.filters_out.append(drop_to_mallory)
+    mallory = harness.bind("mallory@localhost/m")
+    bob = harness.bind("bob@localhost/b")
+    # A presence broadcast copy routed by the server (no origin session) from alice's full JID.
+    harness.router.route(parse("<presence from='alice@localhost/a' to='mallory@localhost'/>"))
+    harness.router.route(parse("<presence from='alice@localhost/a' to='bob@localhost'/>"))
+    await harness.router.drain()
+    assert mallory.received == [] and len(bob.received) == 1
+    assert seen == [("alice@localhost/a", "mallory@localhost"), ("alice@localhost/a", "bob@localhost")]
+    # What the server itself sends (from its domain) is not an account's: not filtered.
+    harness.router.route(parse("<message from='localhost' to='mallory@localhost' type='headline'/>"))
+    await harness.router.drain()
+    assert len(mallory.received) == 1 and len(seen) == 2
