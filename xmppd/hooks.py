@@ -69,6 +69,15 @@ class BlockListChanged:
     unblocked: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriptionQuery:
+    """The payload of SUBSCRIPTION_QUERY: is ``contact`` (a bare JID as a string) subscribed to the user?"""
+
+    host: str
+    username: str
+    contact: str
+
+
 class HookBus:
     """Hooks of one virtual host (or of the server): add, remove, fire, fold."""
 
@@ -155,6 +164,10 @@ OUTGOING_PRESENCE: Final[Hook[Any]] = Hook("presence/outgoing")
 #: A user's block list changed (payload: BlockListChanged), after the change was stored: presence follows it
 #: (XEP-0191 sections 3.3 and 3.4: unavailable presence to the newly blocked, current presence to the unblocked).
 BLOCK_LIST_CHANGED: Final[Hook[Any]] = Hook("block-list-changed")
+#: A fold asking whether ``contact`` is subscribed to ``username``'s presence (payload: SubscriptionQuery,
+#: accumulator: bool, False to start): the roster answers True for a subscription of 'from' or 'both'. Features
+#: that show presence-like data only to subscribers ask it (XEP-0012 last activity, XEP-0054 is public).
+SUBSCRIPTION_QUERY: Final[Hook[Any]] = Hook("subscription-query")
 #: A resource was bound (payload: the LocalSession).
 RESOURCE_BOUND: Final[Hook[Any]] = Hook("resource-bound")
 #: A bound resource went away (payload: the LocalSession), after it was removed from the session table.
