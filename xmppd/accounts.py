@@ -10,13 +10,17 @@ import asyncio
 from xmppd.errors import JIDError
 from xmppd.jid import prep_localpart
 from xmppd.sasl import ScramKeys
-from xmppd.sasl.scram import derive_keys
+from xmppd.sasl.scram import DEFAULT_ITERATIONS, derive_keys
 from xmppd.storage import Storage
 from xmppd.storage.accounts import Account
 
 
-async def derive_all(password: str, iterations: int) -> tuple[ScramKeys, ...]:
-    """SCRAM keys for every hash we offer, derived off the event loop (PBKDF2 is CPU work)."""
+async def derive_all(password: str, iterations: int = DEFAULT_ITERATIONS) -> tuple[ScramKeys, ...]:
+    """SCRAM keys for every hash we offer, derived off the event loop (PBKDF2 is CPU work).
+
+    ``iterations`` defaults to 4096, the least RFC 7677 section 4 asks for; the server passes its
+    ``auth.scram_iterations``.
+    """
     loop = asyncio.get_running_loop()
     sha1 = loop.run_in_executor(None, derive_keys, password, "sha1", iterations)
     sha256 = loop.run_in_executor(None, derive_keys, password, "sha256", iterations)
@@ -34,7 +38,7 @@ def check_password(password: str) -> None:
 
 
 async def create_account(
-    storage: Storage, host: str, username: str, password: str, iterations: int
+    storage: Storage, host: str, username: str, password: str, iterations: int = DEFAULT_ITERATIONS
 ) -> Account:
     """Create ``username@host``; raises JIDError, ValueError or AccountExists."""
     local = prep_localpart(username)
@@ -42,7 +46,9 @@ async def create_account(
     return await storage.accounts.create(host, local, await derive_all(password, iterations))
 
 
-async def set_password(storage: Storage, host: str, username: str, password: str, iterations: int) -> bool:
+async def set_password(
+    storage: Storage, host: str, username: str, password: str, iterations: int = DEFAULT_ITERATIONS
+) -> bool:
     """Replace the keys of ``username@host``; False when there is no such account."""
     local = prep_localpart(username)
     check_password(password)

@@ -17,10 +17,12 @@ __all__ = ["Database", "SQLAccountStore", "SQLKeyValueStore", "create_database",
 async def open_sql_storage(url: str) -> Storage:
     """Connect to ``url``, migrate the schema to the latest version, and return every store on it.
 
-    Raises ``StorageError`` (see ``create_database`` and ``migrate``).
+    ``Database.prepare`` runs first (on SQLite it switches the file to WAL mode). Raises ``StorageError`` (see
+    ``create_database``, ``Database.prepare`` and ``migrate``).
     """
     db = create_database(url)
     try:
+        await db.prepare()
         await migrate(db)
     except BaseException:
         with contextlib.suppress(StorageError):  # the reason it failed matters more

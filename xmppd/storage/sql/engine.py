@@ -8,8 +8,9 @@
 - SQLite: Python's sqlite3 does not BEGIN before DDL or SELECT on its own (its legacy transaction control), so
   it is switched off and ``write()`` emits ``BEGIN IMMEDIATE``, taking the write lock up front: a transaction
   that starts as a reader and later writes could otherwise fail with SQLITE_BUSY when another process wrote in
-  between. One connection serves the whole process; WAL mode lets other processes (``xmppd user ...``) read
-  meanwhile, and ``busy_timeout`` makes them wait for the lock rather than fail.
+  between. One connection serves the whole process; WAL mode (switched on once, by ``Database.prepare``) lets
+  other processes (``xmppd user ...``) read meanwhile, and ``busy_timeout`` makes them wait for the lock rather
+  than fail.
 - Upserts and insert-or-ignore: both dialects spell them ``ON CONFLICT``, but through different SQLAlchemy
   constructs.
 - Errors: whatever a driver raises leaves as ``StorageError``, without the statement's parameters.
@@ -17,9 +18,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -48,12 +51,14 @@ _SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 #: Run on every new SQLite connection, outside any transaction (``foreign_keys`` is ignored inside one).
 _SQLITE_PRAGMAS: Final = (
-    "PRAGMA journal_mode = WAL",
+    "PRAGMA busy_timeout = 5000",
     # In WAL mode, NORMAL loses no committed transaction when the process dies, only on power loss.
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
-    "PRAGMA busy_timeout = 5000",
 )
+
+#: How long ``Database.prepare`` keeps trying to switch an SQLite database to WAL while others hold it.
+_SQLITE_WAL_TIMEOUT: Final = 5.0
 
 #: The execution option by which ``read()`` asks the SQLite begin listener for no transaction.
 _NO_TRANSACTION: Final = "xmppd_no_transaction"
@@ -95,6 +100,38 @@ class Database:
                 yield conn
         except DRIVER_ERRORS as exc:
             raise storage_error(exc) from exc
+
+    async def prepare(self) -> None:
+        """Apply the settings a database keeps in itself, before anything else uses it: on SQLite, WAL mode.
+
+        The journal mode is kept in the file, so it is set once here rather than by every new connection.
+        Switching it needs every other writer gone, and when another connection holds the write lock SQLite
+        answers "database is locked" at once instead of waiting ``busy_timeout`` (it would risk a deadlock):
+        two processes opening a new database together, or one opening it while another writes, would fail.
+        So the switch is retried, sleeping on the event loop between attempts, for ``_SQLITE_WAL_TIMEOUT``.
+
+        Raises ``StorageError``.
+        """
+        if self.dialect != "sqlite":
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _SQLITE_WAL_TIMEOUT
+        delay = 0.005
+        while True:
+            try:
+                async with self._reader.connect() as conn:
+                    mode = (await conn.exec_driver_sql("PRAGMA journal_mode = WAL")).scalar()
+                break
+            except DBAPIError as exc:
+                if not _is_sqlite_busy(exc) or loop.time() + delay > deadline:
+                    raise storage_error(exc) from exc
+            except DRIVER_ERRORS as exc:
+                raise storage_error(exc) from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        if str(mode).lower() != "wal":
+            # Some file systems (network shares) cannot hold a WAL; SQLite then keeps its rollback journal.
+            log.warning("SQLite kept journal mode %r instead of WAL: other processes may wait longer", mode)
 
     def upsert(self, table: Table, key_columns: Sequence[str]) -> Insert:
         """INSERT of one row that replaces the other columns of the row with the same ``key_columns``.
@@ -153,6 +190,10 @@ def _create_sqlite(url: URL) -> Database:
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         raise StorageError("an SQLite storage URL needs a file path: sqlite:///path/to/file.db")
+    if Path(database).is_dir():
+        # Said here rather than as SQLite's "unable to open database file". COMPAT: aiosqlite, whose failed
+        # connect leaves its worker thread a result to deliver to the loop (omnilib/aiosqlite#389).
+        raise StorageError(f"the SQLite storage path {database} is a directory, not a file")
     try:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -180,6 +221,12 @@ def _sqlite_connect(dbapi_connection: DBAPIConnection, connection_record: Connec
             cursor.execute(pragma)
     finally:
         cursor.close()
+
+
+def _is_sqlite_busy(exc: DBAPIError) -> bool:
+    # sqlite3 exceptions carry the primary result code in sqlite_errorcode (Python 3.11+).
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _sqlite_begin(conn: Connection) -> None:

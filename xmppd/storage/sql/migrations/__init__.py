@@ -16,7 +16,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, Table, Text, bindparam, func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    bindparam,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.schema import CreateSchema
 
 from xmppd.errors import StorageError
@@ -55,6 +67,10 @@ _select_version = select(func.coalesce(func.max(schema_version.c.version), 0))
 _lock = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
 
 
+def _has_schema(conn: Connection, schema: str) -> bool:
+    return inspect(conn).has_schema(schema)
+
+
 async def migrate(db: Database) -> int:
     """Apply every migration ``db`` lacks; returns the version it had before (0 for a new database).
 
@@ -65,8 +81,10 @@ async def migrate(db: Database) -> int:
             # Two servers (or a server and `xmppd migrate`) may open one database at once: the second waits
             # here until the first commits, then finds nothing left to do. The lock ends with the transaction.
             await conn.execute(_lock, {"key": db.migration_lock_key})
-            if db.schema is not None:
-                await conn.execute(CreateSchema(db.schema, if_not_exists=True))
+            # Only when missing: CREATE SCHEMA IF NOT EXISTS still needs the CREATE privilege on the database,
+            # which a role given a schema of its own by the administrator does not have.
+            if db.schema is not None and not await conn.run_sync(_has_schema, db.schema):
+                await conn.execute(CreateSchema(db.schema))
         # On SQLite, write() began with BEGIN IMMEDIATE, which serializes migrators the same way.
         await conn.run_sync(_metadata.create_all)
         current = int(await conn.scalar(_select_version) or 0)
