@@ -1,4 +1,9 @@
-"""The ``xmppd`` command: serve, manage users, check the configuration."""
+"""The ``xmppd`` command: serve, manage users, check and document the configuration.
+
+Exit codes: 0 success; 1 the action failed (no such account, the server could not start, ``config check``
+found problems); 2 the input was wrong (a bad configuration, JID or password; argparse uses 2 for bad
+arguments too); 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -9,235 +14,255 @@ import getpass
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
-from xmppd import __version__
-from xmppd.config import Config, load_config, reference
+from xmppd import __version__, logs
+from xmppd.accounts import create_account, delete_account, set_password
+from xmppd.config import LOG_LEVELS, Config, load_config, reference
 from xmppd.errors import ConfigError, JIDError, StorageError
 from xmppd.jid import JID
+from xmppd.server import Server
+from xmppd.storage import Storage, open_storage
+from xmppd.storage.accounts import AccountExists
 
 log = logging.getLogger("xmppd")
 
+UserAction = Callable[[Config, Storage, argparse.Namespace], Awaitable[int]]
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
-        parser.print_help()
-        return 2
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    args = _parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
     try:
-        result: int = args.run(args)
+        return run(args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"xmppd: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return result
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xmppd", description="An XMPP server.")
     parser.add_argument("--version", action="version", version=f"xmppd {__version__}")
-    commands = parser.add_subparsers(title="commands")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
-    serve = commands.add_parser("serve", help="run the server")
+    serve = commands.add_parser("serve", help="run the server until SIGTERM or Ctrl-C")
     _config_option(serve)
-    serve.add_argument(
-        "--log-level", choices=["debug", "info", "warning", "error"], help="overrides the config"
-    )
+    serve.add_argument("--log-level", choices=LOG_LEVELS, help="overrides server.log_level")
     serve.set_defaults(run=_serve)
 
-    user = commands.add_parser("user", help="manage accounts").add_subparsers(title="user commands")
-    add = user.add_parser("add", help="create an account (password from a prompt or standard input)")
-    add.add_argument("jid", help="user@host")
-    _config_option(add)
-    add.set_defaults(run=lambda a: _user(a, _user_add))
-    passwd = user.add_parser("passwd", help="change an account's password")
-    passwd.add_argument("jid")
-    _config_option(passwd)
-    passwd.set_defaults(run=lambda a: _user(a, _user_passwd))
-    delete = user.add_parser("del", help="delete an account and all its data")
-    delete.add_argument("jid")
-    _config_option(delete)
-    delete.set_defaults(run=lambda a: _user(a, _user_del))
-    listing = user.add_parser("list", help="list the accounts of a host (all hosts by default)")
-    listing.add_argument("host", nargs="?")
-    _config_option(listing)
-    listing.set_defaults(run=lambda a: _user(a, _user_list))
+    user = commands.add_parser("user", help="manage accounts").add_subparsers(
+        title="user commands", metavar="COMMAND", required=True
+    )
+    actions: list[tuple[str, str, str, UserAction]] = [
+        ("add", "jid", "create an account (password from a prompt or one line of standard input)", _user_add),
+        ("passwd", "jid", "change an account's password (read as for add)", _user_passwd),
+        ("del", "jid", "delete an account and all its data", _user_del),
+        ("list", "host", "list the accounts of a host (every host by default)", _user_list),
+    ]
+    for name, argument, help_text, action in actions:
+        command = user.add_parser(name, help=help_text, description=help_text)
+        if argument == "jid":
+            command.add_argument("jid", help="the account's address: user@host")
+        else:
+            command.add_argument("host", nargs="?", help="one of server.hosts")
+        _config_option(command)
+        command.set_defaults(run=lambda args, action=action: _user(args, action))
 
-    config = commands.add_parser("config", help="configuration tools").add_subparsers(title="config commands")
+    config = commands.add_parser("config", help="configuration tools").add_subparsers(
+        title="config commands", metavar="COMMAND", required=True
+    )
     check = config.add_parser("check", help="validate a configuration file and print every problem")
     check.add_argument("file", type=Path)
     check.set_defaults(run=_config_check)
-    docs = config.add_parser("docs", help="print the configuration reference (Markdown)")
-    docs.set_defaults(run=lambda a: print(reference(), end="") or 0)
+    docs = config.add_parser("docs", help="print the configuration reference: docs/configuration.md")
+    docs.set_defaults(run=_config_docs)
     return parser
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", "-c", type=Path, help="TOML configuration file (default: none, the defaults)"
+        "--config", "-c", type=Path, help="TOML configuration file (default: none, every default applies)"
     )
 
 
-# -- serve -----------------------------------------------------------------------------------------------------
+# -- serve ---------------------------------------------------------------------------------------------------
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from xmppd import logs
-
     config = load_config(args.config)
     logs.setup(args.log_level or config.server.log_level)
-    try:
-        import uvloop
+    return _run_loop(_run_server(config))
 
-        runner: Callable[[Awaitable[int]], int] = uvloop.run  # type: ignore[assignment]
+
+def _run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` on uvloop when it is installed (the ``fast`` extra), else on asyncio's own loop."""
+    try:
+        import uvloop  # noqa: PLC0415 (an optional dependency)
     except ImportError:
-        runner = asyncio.run
-    return runner(_run_server(config))
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def _run_server(config: Config) -> int:
-    from xmppd.server import Server
-
+    """Start, serve until SIGTERM or SIGINT, then stop gracefully (every stream gets system-shutdown)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # Installed before starting, so that a signal during start-up still leads to a clean stop.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     server = Server(config)
     try:
         await server.start()
-    except (OSError, StorageError) as exc:
-        log.error("cannot start: %s", exc)
+    except (OSError, StorageError, ConfigError) as exc:
+        problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        for problem in problems:
+            log.error("cannot start: %s", problem)
         with contextlib.suppress(Exception):
             await server.stop()
-        return 1
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        return 2 if isinstance(exc, ConfigError) else 1
     await stop.wait()
     log.info("shutting down")
     await server.stop()
     return 0
 
 
-# -- user ------------------------------------------------------------------------------------------------------
+# -- user ----------------------------------------------------------------------------------------------------
 
 
-def _user(args: argparse.Namespace, action: Callable[..., Awaitable[int]]) -> int:
+def _user(args: argparse.Namespace, action: UserAction) -> int:
     config = load_config(args.config)
     return asyncio.run(_with_storage(config, args, action))
 
 
-async def _with_storage(
-    config: Config, args: argparse.Namespace, action: Callable[..., Awaitable[int]]
-) -> int:
-    from xmppd.storage import open_storage
-
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    storage = await open_storage(config.storage_url)
+async def _with_storage(config: Config, args: argparse.Namespace, action: UserAction) -> int:
+    if not config.server.storage:
+        # The default SQLite database goes in the data directory, which holds keys: its owner only, as
+        # ``Server.start`` creates it.
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        storage = await open_storage(config.storage_url)
+    except StorageError as exc:
+        _error(f"cannot open the storage: {exc}")
+        return 1
     try:
         return await action(config, storage, args)
+    except StorageError as exc:
+        _error(f"storage: {exc}")
+        return 1
     finally:
         await storage.close()
 
 
-def _account(config: Config, text: str) -> JID | None:
+def _error(message: str) -> None:
+    print(f"xmppd: {message}", file=sys.stderr)
+
+
+def _account(config: Config, text: str) -> tuple[str, str] | None:
+    """``(host, username)`` of the account address ``text``, or None after saying what is wrong with it."""
     try:
         jid = JID.parse(text)
     except JIDError as exc:
-        print(f"xmppd: {text!r} is not a valid JID: {exc}", file=sys.stderr)
+        _error(f"{text!r} is not a valid JID: {exc}")
         return None
     if jid.local is None or jid.resource is not None:
-        print(f"xmppd: {text!r} is not an account address (user@host)", file=sys.stderr)
+        _error(f"{text!r} is not an account address (user@host)")
         return None
-    if jid.domain not in config.server.hosts:
-        print(
-            f"xmppd: {jid.domain!r} is not served here (server.hosts: {', '.join(config.server.hosts)})",
-            file=sys.stderr,
-        )
+    if not _is_served(config, jid.domain):
         return None
-    return jid
+    return jid.domain, jid.local
 
 
-def _read_password(confirm: bool) -> str:
+def _is_served(config: Config, host: str) -> bool:
+    if host in config.server.hosts:
+        return True
+    _error(f"{host!r} is not served here (server.hosts: {', '.join(config.server.hosts)})")
+    return False
+
+
+def _read_password() -> str:
+    """One line of standard input when it is not a terminal; else a prompt, twice, without echo."""
     if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
-    password = getpass.getpass("Password: ")
-    if confirm and getpass.getpass("Again: ") != password:
+        line = sys.stdin.readline()
+        if not line:
+            raise ValueError("no password on standard input")
+        return line.rstrip("\r\n")
+    try:
+        password = getpass.getpass("Password: ")
+        again = getpass.getpass("Again: ")
+    except EOFError:
+        raise ValueError("no password given") from None
+    if again != password:
         raise ValueError("the passwords differ")
     return password
 
 
-async def _user_add(config: Config, storage: object, args: argparse.Namespace) -> int:
-    from xmppd.accounts import create_account
-    from xmppd.storage import Storage
-    from xmppd.storage.accounts import AccountExists
-
-    assert isinstance(storage, Storage)
-    jid = _account(config, args.jid)
-    if jid is None or jid.local is None:
+async def _user_add(config: Config, storage: Storage, args: argparse.Namespace) -> int:
+    account = _account(config, args.jid)
+    if account is None:
         return 2
+    host, username = account
     try:
-        password = _read_password(confirm=True)
-        await create_account(storage, jid.domain, jid.local, password, config.auth.scram_iterations)
+        await create_account(storage, host, username, _read_password(), config.auth.scram_iterations)
     except AccountExists:
-        print(f"xmppd: {jid} exists already", file=sys.stderr)
+        _error(f"{username}@{host} exists already")
         return 1
     except (ValueError, JIDError) as exc:
-        print(f"xmppd: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
-    print(f"created {jid}")
+    print(f"created {username}@{host}")
     return 0
 
 
-async def _user_passwd(config: Config, storage: object, args: argparse.Namespace) -> int:
-    from xmppd.accounts import set_password
-    from xmppd.storage import Storage
-
-    assert isinstance(storage, Storage)
-    jid = _account(config, args.jid)
-    if jid is None or jid.local is None:
+async def _user_passwd(config: Config, storage: Storage, args: argparse.Namespace) -> int:
+    account = _account(config, args.jid)
+    if account is None:
         return 2
+    host, username = account
+    if await storage.accounts.get(host, username) is None:
+        # Checked before asking, so that nobody types a password for nothing.
+        _error(f"no account {username}@{host}")
+        return 1
     try:
-        password = _read_password(confirm=True)
-        changed = await set_password(storage, jid.domain, jid.local, password, config.auth.scram_iterations)
+        changed = await set_password(storage, host, username, _read_password(), config.auth.scram_iterations)
     except (ValueError, JIDError) as exc:
-        print(f"xmppd: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     if not changed:
-        print(f"xmppd: no account {jid}", file=sys.stderr)
+        _error(f"no account {username}@{host}")
         return 1
-    print(f"changed the password of {jid}")
+    print(f"changed the password of {username}@{host}")
     return 0
 
 
-async def _user_del(config: Config, storage: object, args: argparse.Namespace) -> int:
-    from xmppd.accounts import delete_account
-    from xmppd.storage import Storage
-
-    assert isinstance(storage, Storage)
-    jid = _account(config, args.jid)
-    if jid is None or jid.local is None:
+async def _user_del(config: Config, storage: Storage, args: argparse.Namespace) -> int:
+    account = _account(config, args.jid)
+    if account is None:
         return 2
-    if not await delete_account(storage, jid.domain, jid.local):
-        print(f"xmppd: no account {jid}", file=sys.stderr)
+    host, username = account
+    if not await delete_account(storage, host, username):
+        _error(f"no account {username}@{host}")
         return 1
-    print(f"deleted {jid}")
+    print(f"deleted {username}@{host}")
     return 0
 
 
-async def _user_list(config: Config, storage: object, args: argparse.Namespace) -> int:
-    from xmppd.storage import Storage
-
-    assert isinstance(storage, Storage)
-    hosts = [args.host] if args.host else list(config.server.hosts)
+async def _user_list(config: Config, storage: Storage, args: argparse.Namespace) -> int:
+    if args.host is not None and not _is_served(config, args.host):
+        return 2
+    hosts = [args.host] if args.host is not None else list(config.server.hosts)
     for host in hosts:
         for username in await storage.accounts.list(host):
             print(f"{username}@{host}")
     return 0
 
 
-# -- config ----------------------------------------------------------------------------------------------------
+# -- config --------------------------------------------------------------------------------------------------
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -246,10 +271,13 @@ def _config_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
-        print(
-            f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} in {args.file}",
-            file=sys.stderr,
-        )
+        count = len(exc.problems)
+        print(f"{args.file}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
         return 1
     print(f"{args.file}: OK")
+    return 0
+
+
+def _config_docs(args: argparse.Namespace) -> int:
+    sys.stdout.write(reference())
     return 0

@@ -11,12 +11,20 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def setup(level: str = "info") -> None:
-    """Send records at ``level`` and above to stderr, one line each."""
+    """Send xmppd's records at ``level`` and above to stderr, one line each.
+
+    Other libraries log only their warnings and errors, even at ``debug``: aiosqlite, for one, logs every
+    statement with its parameters, which would put account keys and message bodies in the log.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    ours = logging.getLevelName(level.upper())
+    if not isinstance(ours, int):
+        raise ValueError(f"unknown log level {level!r}")
+    root.setLevel(max(ours, logging.WARNING))
+    logging.getLogger("xmppd").setLevel(ours)
 
 
 class SessionLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
