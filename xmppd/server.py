@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from xmppd import __version__
@@ -20,6 +21,7 @@ from xmppd.stream.c2s import C2SConfig
 from xmppd.transport import tls
 from xmppd.transport.limits import AuthThrottle
 from xmppd.transport.tcp import Connection
+from xmppd.xml.element import Element
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class Server:
                 max_stanza_size=c2s.max_stanza_size,
                 max_auth_failures=c2s.max_auth_failures,
                 scram_iterations=config.auth.scram_iterations,
+                extra_features=_stream_features(self.hosts.values()),
                 server_secret=await _server_secret(self.storage),
             ),
             hosts=self.hosts,
@@ -148,6 +151,14 @@ class Server:
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
+
+
+def _stream_features(hosts: Iterable[Host]) -> tuple[Element, ...]:
+    """The stream features the enabled modules declare (every host's: the features list is one per server)."""
+    declared = dict.fromkeys(
+        feature for host in hosts for module in host.modules.values() for feature in module.stream_features
+    )
+    return tuple(Element(name, ns) for ns, name in declared)
 
 
 async def _server_secret(storage: Storage) -> bytes:

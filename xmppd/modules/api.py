@@ -150,6 +150,9 @@ class Module:
     account_features: ClassVar[tuple[str, ...]] = ()
     """Disco features of every account's bare JID."""
     identities: ClassVar[tuple[Identity, ...]] = ()
+    stream_features: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """Empty stream features, as (namespace, name), offered to clients once authenticated (RFC 6121 section
+    2.6.1 roster versioning, section 3.4 pre-approval)."""
     depends: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[Any]] = NoConfig
 
