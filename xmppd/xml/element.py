@@ -164,9 +164,13 @@ class Element:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
-        from xmppd.xml.serializer import serialize
+        from xmppd.xml.serializer import serialize  # noqa: PLC0415 (the serializer imports this module)
 
-        return f"<Element {serialize(self)}>"
+        try:
+            return f"<Element {serialize(self)}>"
+        except ValueError:
+            # Not serializable (a bad name): repr is for debugging and logging, so it must not raise.
+            return f"<Element {{{self.ns}}}{self.name} attrs={self.attrs!r} children={self.children!r}>"
 
 
 def _normalised(children: list[Element | str]) -> list[Any]:

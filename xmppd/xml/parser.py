@@ -10,14 +10,22 @@ multi-byte UTF-8 character) and returns what completed in that chunk, in order:
 - ``StreamClose`` at the footer.
 
 Hardening, per RFC 6120 section 11.1: XMPP is a restricted subset of XML. A document type declaration, an entity
-declaration, a processing instruction or a comment is refused with the ``restricted-xml`` stream error; a reference
-to an entity other than the five predefined ones, and any other well-formedness error, with ``not-well-formed``; an
-XML declaration that names an encoding other than UTF-8 with ``unsupported-encoding`` (section 11.6). Resource
-limits give ``policy-violation``: the size of one top-level element in bytes, the nesting depth, the number of
-attributes of one element.
+declaration, a reference to an entity other than the five predefined ones, a processing instruction or a comment is
+refused with the ``restricted-xml`` stream error (the condition section 11.1 names); any other well-formedness or
+namespace-well-formedness error (section 11.2) with ``not-well-formed``; an XML declaration that names an encoding
+other than UTF-8 with ``unsupported-encoding`` (section 11.6). Resource limits give ``policy-violation``: the size of
+one top-level element in bytes, the nesting depth, the number of attributes of one element.
 
-Parse errors raise ``StreamError``; after one, the parser is broken and must be ``reset()`` before reuse. A stream
-restart (after STARTTLS or SASL, RFC 6120 sections 5.4.3.3 and 6.4.6) is also a ``reset()``.
+The size limit is enforced while parsing, never only once an element is complete: after every chunk, the bytes of the
+top-level element still open (from the ``<`` of its start tag to the end of the data received) must not exceed
+``max_stanza_size``, and neither may the bytes of unfinished markup between elements (a start tag or a stream header
+whose ``>`` never comes). So what the parser buffers for one peer is bounded by the limit plus one chunk, and a chunk
+larger than the limit is parsed in slices of the limit. A complete element is measured up to its end tag (excluded);
+white space between elements does not count.
+
+Parse errors raise ``StreamError``; after one, the parser is broken and must be ``reset()`` before reuse (what
+completed earlier in the failing chunk is discarded with it). A stream restart (after STARTTLS or SASL, RFC 6120
+sections 5.4.3.3 and 6.4.6) is also a ``reset()``.
 """
 
 from __future__ import annotations
@@ -56,15 +64,8 @@ class StreamClose:
 ParseEvent = StreamOpen | StreamClose | Element
 
 
-def _split(qname: str) -> tuple[str, str]:
-    """Expat's "uri<SEP>local" -> (uri, local); a name with no namespace -> ("", local)."""
-    uri, sep, local = qname.partition(_SEP)
-    if not sep:
-        return "", qname
-    return uri, local
-
-
 def _attr_key(qname: str) -> str:
+    """Expat's "uri<SEP>local" -> "{uri}local" (Clark notation)."""
     uri, sep, local = qname.partition(_SEP)
     if not sep:
         return qname
@@ -78,12 +79,14 @@ class StreamParser:
         "_declared",
         "_depth",
         "_events",
+        "_fed",
+        "_mark",
         "_max_attributes",
         "_max_depth",
         "_max_stanza_size",
         "_parser",
         "_stack",
-        "_stanza_bytes",
+        "_stanza_start",
         "_text",
         "broken",
     )
@@ -120,14 +123,24 @@ class StreamParser:
         parser.ProcessingInstructionHandler = self._refuse
         parser.CommentHandler = self._refuse
         parser.SkippedEntityHandler = self._undefined_entity
-        parser.ExternalEntityRefHandler = self._refuse
+        parser.ExternalEntityRefHandler = self._refuse_external
+        # Expat 2.6 defers reparsing an unfinished token until much more data has arrived, which would hold back a
+        # stanza completed by a short chunk (libexpat issue 895): XMPP needs every event as soon as its bytes are in.
+        # The quadratic reparsing that deferral prevents is bounded here by the size limit on unfinished markup.
+        set_deferral = getattr(parser, "SetReparseDeferralEnabled", None)
+        if set_deferral is not None:
+            set_deferral(False)
         self._parser = parser
         self._stack: list[Element] = []
         self._text: list[str] = []
         self._events: list[ParseEvent] = []
         self._declared: dict[str, str] = {}
         self._depth = 0
-        self._stanza_bytes = 0
+        # Byte offsets into this document: bytes fed so far, where the open top-level element starts, and the end of
+        # the last thing that completed between elements (what lies beyond it is unfinished markup).
+        self._fed = 0
+        self._stanza_start = 0
+        self._mark = 0
         self.broken = False
 
     @property
@@ -142,11 +155,14 @@ class StreamParser:
         """
         if self.broken:
             raise StreamError("not-well-formed", "parser used after an error")
-        if self._depth > 1 or not data.isspace():
-            self._stanza_bytes += len(data)
-        if self._stanza_bytes > self._max_stanza_size and self._depth > 1:
-            self.broken = True
-            raise StreamError("policy-violation", "stanza too large")
+        limit = self._max_stanza_size
+        if len(data) > limit:
+            # Slices, so that an oversized element is refused before the whole chunk is parsed into memory.
+            events: list[ParseEvent] = []
+            for start in range(0, len(data), limit):
+                events += self.feed(data[start : start + limit])
+            return events
+        self._fed += len(data)
         try:
             self._parser.Parse(data, False)
         except expat.ExpatError as exc:
@@ -154,7 +170,7 @@ class StreamParser:
             code = exc.code
             if code in _RESTRICTED_CODES:
                 raise StreamError(
-                    "restricted-xml", "DTDs, entities and processing instructions are not allowed"
+                    "restricted-xml", "entity references and processing instructions are not allowed"
                 ) from None
             raise StreamError("not-well-formed", expat.ErrorString(code) if code else None) from None
         except StreamError:
@@ -162,9 +178,14 @@ class StreamParser:
             raise
         events = self._events
         self._events = []
-        if self._depth > 1 and self._stanza_bytes > self._max_stanza_size:
+        if self._depth > 1:
+            if self._fed - self._stanza_start > limit:
+                self.broken = True
+                raise StreamError("policy-violation", "stanza too large")
+        elif self._fed - self._mark > limit:
+            # A start tag (or stream header) whose end never comes is buffered by expat: bound it too.
             self.broken = True
-            raise StreamError("policy-violation", "stanza too large")
+            raise StreamError("policy-violation", "unfinished markup too large")
         return events
 
     # -- expat handlers ---------------------------------------------------------------------------------------
@@ -175,23 +196,24 @@ class StreamParser:
             raise StreamError("policy-violation", "elements nested too deeply")
         if len(attributes) > self._max_attributes:
             raise StreamError("policy-violation", "too many attributes")
-        ns, name = _split(qname)
-        if attributes:
-            attrs = {(_attr_key(k) if _SEP in k else k): v for k, v in attributes.items()}
-        else:
-            attrs = {}
+        # Expat's "uri<SEP>local", or just "local" for a name in no namespace (split inline: a call per element costs).
+        ns, sep, name = qname.partition(_SEP)
+        if not sep:
+            ns, name = "", qname
+        attrs = {(_attr_key(k) if _SEP in k else k): v for k, v in attributes.items()} if attributes else {}
         self._depth = depth + 1
         if depth == 0:
             self._events.append(StreamOpen(name, ns, attrs, self._declared))
             self._declared = {}
-            self._stanza_bytes = 0
+            self._mark = self._parser.CurrentByteIndex
             return
         element = Element(name, ns, attrs)
         if depth == 1:
-            # A new top-level element starts: count its bytes from here on.
-            self._stanza_bytes = 0
+            # A new top-level element starts at this offset: its size counts from here.
+            self._stanza_start = self._parser.CurrentByteIndex
         else:
-            self._flush_text()
+            if self._text:  # checked here: most elements have no text before them, and a call costs
+                self._flush_text()
             self._stack[-1].children.append(element)
         self._stack.append(element)
 
@@ -201,24 +223,31 @@ class StreamParser:
         if depth == 0:
             self._events.append(StreamClose())
             return
-        self._flush_text()
+        if self._text:
+            self._flush_text()
         element = self._stack.pop()
         if depth == 1:
+            # The offset of the end tag (of the end of an empty-element tag): the element is complete.
+            end = self._parser.CurrentByteIndex
+            if end - self._stanza_start > self._max_stanza_size:
+                raise StreamError("policy-violation", "stanza too large")
+            self._mark = end
             self._events.append(element)
-            self._stanza_bytes = 0
 
     def _chars(self, data: str) -> None:
         # Text directly inside the stream element (between stanzas) is white space keepalive or junk.
         if self._depth > 1:
             self._text.append(data)
-        elif not data.isspace():
+        elif data.isspace():
+            # Everything up to here is accounted for (expat reports the offset where this white space ends).
+            self._mark = self._parser.CurrentByteIndex
+        else:
             raise StreamError("not-well-formed", "text outside of stanzas")
 
     def _flush_text(self) -> None:
-        if self._text:
-            text = "".join(self._text) if len(self._text) > 1 else self._text[0]
-            self._text = []
-            self._stack[-1].children.append(text)
+        text = "".join(self._text) if len(self._text) > 1 else self._text[0]
+        self._text = []
+        self._stack[-1].children.append(text)
 
     def _namespace(self, prefix: str | None, uri: str | None) -> None:
         if self._depth == 0:
@@ -233,12 +262,23 @@ class StreamParser:
         # RFC 6120 section 11.1: no comments, processing instructions, DTDs or entity declarations.
         raise StreamError("restricted-xml", "comments, processing instructions and DTDs are not allowed")
 
+    def _refuse_external(
+        self, context: str, base: str | None, system_id: str | None, public_id: str | None
+    ) -> int:
+        # Never reached while DTDs are refused; never fetch anything if it were.
+        raise StreamError("restricted-xml", "external entities are not allowed")
+
     def _undefined_entity(self, name: str, is_parameter: int) -> None:
-        raise StreamError("not-well-formed", f"undefined entity &{name};")
+        # RFC 6120 section 11.1: entity references other than the predefined ones are restricted XML.
+        raise StreamError("restricted-xml", f"entity reference &{name};")
 
 
+# Expat errors that mean the peer used a construct RFC 6120 section 11.1 excludes, rather than broken syntax: an
+# XML declaration where only a processing instruction could be, and a reference to an entity that is not one of the
+# five predefined ones (with DTDs refused, no other entity can ever be declared).
 _RESTRICTED_CODES: Final = frozenset(
     {
         expat.errors.codes[expat.errors.XML_ERROR_MISPLACED_XML_PI],
+        expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY],
     }
 )

@@ -1,8 +1,11 @@
 """Element -> text, and the stream header and footer.
 
 The serializer can never emit ill-formed XML: text and attribute values are escaped, characters that XML 1.0
-does not allow (RFC 6120 section 11.1; XML 1.0 section 2.2) are replaced with U+FFFD, and names are checked
-against the XML Name production before they are written.
+does not allow (RFC 6120 section 11.1; XML 1.0 section 2.2) are replaced with U+FFFD, a carriage return is written
+as a character reference (a parser would turn a literal one into a line feed, XML 1.0 section 2.11), and names are
+checked against the XML Name production before they are written. What cannot be written as namespace-well-formed
+XML (Namespaces in XML 1.0 section 3: an attribute named ``xmlns``, an attribute in no namespace written in Clark
+notation, a declaration of the reserved namespaces) raises ``ValueError``.
 
 Namespaces: the ``default_ns`` of the context (``jabber:client`` inside a client stream) needs no declaration;
 an element in another namespace gets ``xmlns='...'``, and its children inherit it. Namespaces that have a fixed
@@ -15,9 +18,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from typing import Final
+from xml.parsers import expat
 
 from xmppd.xml.element import Element
 from xmppd.xml.ns import NS_XML
+
+# Namespaces in XML 1.0 section 3: this one is bound to ``xmlns`` and may never be declared; NS_XML only to ``xml``.
+NS_XMLNS: Final = "http://www.w3.org/2000/xmlns/"
+_RESERVED_NS: Final = frozenset({NS_XML, NS_XMLNS})
 
 # XML 1.0 section 2.2 Char, minus what RFC 6120 section 11.1 forbids anyway.
 _INVALID_CHARS: Final = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -33,9 +41,35 @@ _NCNAME: Final = re.compile(
 
 @lru_cache(maxsize=4096)
 def _check_name(name: str) -> str:
-    if not _NCNAME.match(name):
+    # The fifth edition's production first, then expat itself: expat, like most deployed parsers (ours and the
+    # peers'), follows the narrower character tables of XML 1.0 fourth edition (no U+F900 or U+10000 in a name).
+    # A name it refuses would make the output ill-formed to them.
+    if not _NCNAME.match(name) or not _parses_as_name(name):
         raise ValueError(f"not an XML name: {name!r}")
     return name
+
+
+def _parses_as_name(name: str) -> bool:
+    parser = expat.ParserCreate("UTF-8")
+    try:
+        parser.Parse(("<" + name + "/>").encode("utf-8"), True)
+    except expat.ExpatError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=4096)
+def _check_attr_name(name: str) -> str:
+    # An attribute in no namespace named xmlns would be a namespace declaration (Namespaces in XML 1.0 section 3).
+    if name == "xmlns":
+        raise ValueError("xmlns is not an attribute name")
+    return _check_name(name)
+
+
+def _check_namespace(uri: str) -> str:
+    if uri in _RESERVED_NS:
+        raise ValueError(f"the namespace {uri!r} cannot be declared")
+    return uri
 
 
 def _clean(text: str) -> str:
@@ -45,13 +79,15 @@ def _clean(text: str) -> str:
 
 
 def escape_text(text: str) -> str:
-    """Escape character data (``&``, ``<``, ``>``) and replace characters XML does not allow."""
+    """Escape character data (``&``, ``<``, ``>``, carriage return) and replace characters XML does not allow."""
     if "&" in text:
         text = text.replace("&", "&amp;")
     if "<" in text:
         text = text.replace("<", "&lt;")
     if ">" in text:
         text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
     return _clean(text)
 
 
@@ -62,8 +98,8 @@ def escape_attr(value: str) -> str:
         value = value.replace("'", "&apos;")
     if '"' in value:
         value = value.replace('"', "&quot;")
-    if "\n" in value or "\r" in value or "\t" in value:
-        value = value.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    if "\n" in value or "\t" in value:
+        value = value.replace("\n", "&#10;").replace("\t", "&#9;")
     return value
 
 
@@ -96,16 +132,20 @@ def _write(element: Element, default_ns: str | None, prefixes: dict[str, str], o
         tag = name
         out.append("<" + tag)
         if ns != default_ns:
-            out.append(" xmlns='" + escape_attr(ns) + "'")
+            out.append(" xmlns='" + escape_attr(_check_namespace(ns)) + "'")
         child_default = ns
     if element.attrs:
         extra: dict[str, str] | None = None
         for key, value in element.attrs.items():
-            if key[0] == "{":
+            if key and key[0] == "{":
                 attr_ns, _, local = key[1:].partition("}")
                 if attr_ns == NS_XML:
                     out.append(" xml:" + _check_name(local) + "='" + escape_attr(value) + "'")
                     continue
+                if not attr_ns or attr_ns == NS_XMLNS:
+                    # A prefix cannot be bound to no namespace or to the xmlns one: an attribute in no namespace
+                    # has a plain key, and declarations are never attributes (see xmppd.xml.element).
+                    raise ValueError(f"cannot write the attribute {key!r}")
                 if extra is None:
                     extra = {}
                 attr_prefix = extra.get(attr_ns)
@@ -114,7 +154,7 @@ def _write(element: Element, default_ns: str | None, prefixes: dict[str, str], o
                     out.append(" xmlns:" + attr_prefix + "='" + escape_attr(attr_ns) + "'")
                 out.append(" " + attr_prefix + ":" + _check_name(local) + "='" + escape_attr(value) + "'")
             else:
-                out.append(" " + _check_name(key) + "='" + escape_attr(value) + "'")
+                out.append(" " + _check_attr_name(key) + "='" + escape_attr(value) + "'")
     children = element.children
     if not children:
         out.append("/>")
@@ -142,7 +182,9 @@ def stream_header(
     parts = ["<?xml version='1.0'?><stream:stream xmlns='", escape_attr(content_ns), "'"]
     parts.append(" xmlns:stream='http://etherx.jabber.org/streams'")
     for prefix, uri in (extra_ns or {}).items():
-        parts.append(" xmlns:" + _check_name(prefix) + "='" + escape_attr(uri) + "'")
+        if prefix in ("xml", "xmlns") or not uri:
+            raise ValueError(f"cannot declare the prefix {prefix!r} for {uri!r}")
+        parts.append(" xmlns:" + _check_name(prefix) + "='" + escape_attr(_check_namespace(uri)) + "'")
     for attr, value in (("from", from_), ("to", to), ("id", stream_id), ("version", version)):
         if value is not None:
             parts.append(" " + attr + "='" + escape_attr(value) + "'")

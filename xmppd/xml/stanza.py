@@ -81,13 +81,15 @@ def reply(stanza: Element, payload: Element | None = None) -> Element:
 
 def error_element(error: StanzaError, ns: str, by: str | None = None) -> Element:
     """``<error type='...'><condition xmlns='...stanzas'/><text/></error>`` (RFC 6120 section 8.3.2)."""
-    attrs = {"type": error.type}
+    attrs: dict[str, str] = {"type": error.type}
     if by is not None:
         attrs["by"] = by
     element = Element("error", ns, attrs)
     element.add(error.condition, NS_STANZAS)
     if error.text:
         element.add("text", NS_STANZAS, text=error.text)
+    if error.app is not None:
+        element.add(error.app[1], error.app[0])
     return element
 
 
