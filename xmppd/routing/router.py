@@ -32,7 +32,7 @@ from xmppd.errors import JIDError, StanzaError
 from xmppd.jid import JID
 from xmppd.routing.sessions import LocalSession, SessionTable
 from xmppd.xml.element import Element
-from xmppd.xml.stanza import check_stanza, error_reply, iq_payload, message_type, reply
+from xmppd.xml.stanza import check_stanza, error_reply, iq_payload, is_error_or_result, message_type, reply
 
 if TYPE_CHECKING:
     from xmppd.host import Host
@@ -450,7 +450,7 @@ class Router:
             if inspect.isawaitable(verdict):
                 self.spawn(self._filters_async(verdict, filters[index + 1 :], context, resume, args))
             else:
-                self._refuse(context.stanza, verdict)
+                self._refuse(context, verdict)
             return False
         return True
 
@@ -464,19 +464,27 @@ class Router:
     ) -> None:
         verdict = await pending
         if verdict is not None:
-            self._refuse(context.stanza, verdict)
+            self._refuse(context, verdict)
             return
         for check in rest:
             answer = check(context)
             verdict = await answer if inspect.isawaitable(answer) else answer
             if verdict is not None:
-                self._refuse(context.stanza, verdict)
+                self._refuse(context, verdict)
                 return
         resume(*args)
 
-    def _refuse(self, stanza: Element, verdict: StanzaError | _Drop) -> None:
-        if isinstance(verdict, StanzaError):
-            self.bounce(stanza, verdict)
+    def _refuse(self, context: StanzaContext, verdict: StanzaError | _Drop) -> None:
+        if not isinstance(verdict, StanzaError):
+            return
+        if context.session is not None and context.stanza.attrs.get("from") == str(context.session.jid):
+            # The sender's own stanza, refused on its way out: the answer goes straight back to its session.
+            # Routed, it would come "from" the refused address and meet the sender's own filters (XEP-0191:
+            # a blocked contact's address is filtered both ways).
+            if not is_error_or_result(context.stanza):
+                context.session.deliver(error_reply(context.stanza, verdict))
+            return
+        self.bounce(context.stanza, verdict)
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
