@@ -18,7 +18,7 @@ from xmppd.config import (
     reference,
 )
 from xmppd.errors import ConfigError
-from xmppd.modules.loader import AVAILABLE, module_class
+from xmppd.modules.loader import AVAILABLE, DEFAULT_MODULES, module_class
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,7 @@ def test_no_configuration_serves_localhost_on_loopback(
 
 def test_no_configuration_enables_the_default_modules_with_their_defaults() -> None:
     config = parse_config({})
-    assert config.server.modules == ("disco", "ping", "version", "time")
+    assert config.server.modules == DEFAULT_MODULES
     assert config.modules == {name: module_class(name).Config() for name in config.server.modules}
 
 

@@ -18,9 +18,22 @@ AVAILABLE: Final[dict[str, str]] = {
     "ping": "xmppd.modules.ping:Ping",
     "version": "xmppd.modules.version:Version",
     "time": "xmppd.modules.time:Time",
+    "vcard": "xmppd.modules.vcard:VCard",
+    "private": "xmppd.modules.private:Private",
+    "last": "xmppd.modules.last:LastActivity",
+    "blocking": "xmppd.modules.blocking:Blocking",
 }
 
-DEFAULT_MODULES: Final[tuple[str, ...]] = ("disco", "ping", "version", "time")
+DEFAULT_MODULES: Final[tuple[str, ...]] = (
+    "disco",
+    "ping",
+    "version",
+    "time",
+    "vcard",
+    "private",
+    "last",
+    "blocking",
+)
 
 
 def module_class(name: str) -> type[Module]:
