@@ -61,5 +61,6 @@ async def delete_account(storage: Storage, host: str, username: str) -> bool:
         local = prep_localpart(username)
     except JIDError:
         return False
-    await storage.keyval.delete_user(host, local)
+    # The data first, the account last: if deleting the data fails, the account is still there to delete again.
+    await storage.delete_user(host, local)
     return await storage.accounts.delete(host, local)

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import URL, Column, Connection, Integer, MetaData, Table, select
+from sqlalchemy import URL, Column, Connection, Integer, MetaData, Table, UniqueConstraint, select
 
 from tests.storage.conftest import Backend, connect_admin
 from xmppd.accounts import create_account, set_password
 from xmppd.errors import StorageError
 from xmppd.sasl.scram import verify_password
 from xmppd.storage import Storage, open_storage
+from xmppd.storage.roster import RosterItem
 from xmppd.storage.sql import create_database, migrations
 from xmppd.storage.sql.migrations import LATEST, MIGRATIONS, Migration, migrate, schema_version
 from xmppd.storage.sql.schema import metadata as current_schema
@@ -60,6 +61,20 @@ async def every_value(url: str) -> list[Any]:
     finally:
         await db.close()
     return values
+
+
+def indexes(table: Table) -> set[tuple[str | None, tuple[str, ...], bool]]:
+    """(name, columns, unique) of each index and unique constraint of ``table`` (not its primary key)."""
+    found: set[tuple[str | None, tuple[str, ...], bool]] = {
+        (index.name, tuple(column.name for column in index.columns), bool(index.unique))
+        for index in table.indexes
+    }
+    found.update(
+        (str(constraint.name), tuple(column.name for column in constraint.columns), True)
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint)
+    )
+    return found
 
 
 def foreign_keys(table: Table) -> set[tuple[tuple[str, ...], str, tuple[str, ...], str]]:
@@ -109,6 +124,28 @@ async def test_the_migrated_schema_is_what_schema_py_describes(sql_backend: Back
             assert found.nullable == column.nullable, where
         assert [c.name for c in actual.primary_key] == [c.name for c in expected.primary_key], name
         assert foreign_keys(actual) == foreign_keys(expected), name
+        assert indexes(actual) == indexes(expected), name
+
+
+async def test_a_database_at_an_older_version_is_upgraded_keeping_its_data(
+    sql_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A database written by the xmppd of schema version 1 (accounts and key/value only).
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:1])
+    monkeypatch.setattr(migrations, "LATEST", 1)
+    async with await sql_backend.open() as storage:
+        alice = await storage.accounts.create(HOST, "alice", [])
+        await storage.keyval.set(HOST, "alice", "private", "k", b"v")
+    monkeypatch.undo()
+    assert await versions(sql_backend.url) == [(1, "initial")]
+    assert {"roster_items", "offline_messages"}.isdisjoint((await reflect(sql_backend.url)).tables)
+
+    async with await sql_backend.open() as storage:
+        assert await storage.accounts.get(HOST, "alice") == alice
+        assert await storage.keyval.get(HOST, "alice", "private", "k") == b"v"
+        assert await storage.roster.put_item(HOST, "alice", RosterItem("romeo@example.net")) == 1
+        assert await storage.offline.store(HOST, "alice", 1, b"<message/>", 10) is True
+    assert await versions(sql_backend.url) == [(m.version, m.name) for m in MIGRATIONS]
 
 
 async def test_opening_twice_changes_nothing(sql_backend: Backend) -> None:

@@ -21,6 +21,8 @@ from types import TracebackType
 from xmppd.errors import StorageError
 from xmppd.storage.accounts import AccountStore
 from xmppd.storage.keyval import KeyValueStore
+from xmppd.storage.offline import OfflineStore
+from xmppd.storage.roster import RosterStore
 
 __all__ = ["Storage", "StorageError", "open_storage"]
 
@@ -34,8 +36,23 @@ class Storage:
 
     accounts: AccountStore
     keyval: KeyValueStore
+    roster: RosterStore
+    offline: OfflineStore
     on_close: Callable[[], Awaitable[None]] | None = field(default=None, repr=False, compare=False)
     """What ``close`` runs (the SQL backend disposes of its engine); run once."""
+
+    async def delete_user(self, host: str, username: str) -> None:
+        """Remove every piece of ``username@host``'s data from every store except ``accounts``.
+
+        The account itself is left for the caller to delete afterwards (``xmppd.accounts.delete_account`` does
+        both), so that a failure part way leaves an account that can be deleted again rather than data that no
+        account owns. Each store commits its own part: the stores may one day live in different databases.
+        """
+        # A store added to this bundle must be added here too: tests/storage/test_delete_user.py checks that
+        # nothing of the user is left anywhere.
+        await self.keyval.delete_user(host, username)
+        await self.roster.delete_user(host, username)
+        await self.offline.delete_user(host, username)
 
     async def close(self) -> None:
         """Release the backend's connections; closing twice is harmless."""

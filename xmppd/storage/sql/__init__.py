@@ -10,8 +10,18 @@ from xmppd.storage.sql.accounts import SQLAccountStore
 from xmppd.storage.sql.engine import Database, create_database
 from xmppd.storage.sql.keyval import SQLKeyValueStore
 from xmppd.storage.sql.migrations import migrate
+from xmppd.storage.sql.offline import SQLOfflineStore
+from xmppd.storage.sql.roster import SQLRosterStore
 
-__all__ = ["Database", "SQLAccountStore", "SQLKeyValueStore", "create_database", "open_sql_storage"]
+__all__ = [
+    "Database",
+    "SQLAccountStore",
+    "SQLKeyValueStore",
+    "SQLOfflineStore",
+    "SQLRosterStore",
+    "create_database",
+    "open_sql_storage",
+]
 
 
 async def open_sql_storage(url: str) -> Storage:
@@ -28,4 +38,10 @@ async def open_sql_storage(url: str) -> Storage:
         with contextlib.suppress(StorageError):  # the reason it failed matters more
             await db.close()
         raise
-    return Storage(accounts=SQLAccountStore(db), keyval=SQLKeyValueStore(db), on_close=db.close)
+    return Storage(
+        accounts=SQLAccountStore(db),
+        keyval=SQLKeyValueStore(db),
+        roster=SQLRosterStore(db),
+        offline=SQLOfflineStore(db),
+        on_close=db.close,
+    )

@@ -13,6 +13,8 @@
   than fail.
 - Upserts and insert-or-ignore: both dialects spell them ``ON CONFLICT``, but through different SQLAlchemy
   constructs.
+- A check and a write as one step (a quota): ``Database.lock_user`` takes a per-user advisory lock on
+  PostgreSQL, whose READ COMMITTED would let two transactions both find room; on SQLite the write lock does it.
 - Errors: whatever a driver raises leaves as ``StorageError``, without the statement's parameters.
 """
 
@@ -23,19 +25,19 @@ import hashlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import Table, event
+from sqlalchemy import BigInteger, ColumnElement, Table, bindparam, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, ReturningInsert
 
 from xmppd.errors import StorageError
 
@@ -62,6 +64,10 @@ _SQLITE_WAL_TIMEOUT: Final = 5.0
 
 #: The execution option by which ``read()`` asks the SQLite begin listener for no transaction.
 _NO_TRANSACTION: Final = "xmppd_no_transaction"
+
+
+#: A PostgreSQL lock held until the transaction ends (see ``Database.lock_user``).
+_ADVISORY_LOCK: Final = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
 
 
 def storage_error(exc: BaseException) -> StorageError:
@@ -146,11 +152,50 @@ class Database:
         updates = {c.name: lite_insert.excluded[c.name] for c in table.c if c.name not in key_columns}
         return lite_insert.on_conflict_do_update(index_elements=list(key_columns), set_=updates)
 
+    def upsert_returning(
+        self,
+        table: Table,
+        key_columns: Sequence[str],
+        updates: Mapping[str, ColumnElement[Any]],
+        returning: ColumnElement[Any],
+    ) -> ReturningInsert[tuple[Any]]:
+        """INSERT of one row that, when a row with equal ``key_columns`` exists, sets ``updates`` on that row
+        instead (expressions of its current values); either way it returns ``returning`` of the row.
+
+        On PostgreSQL the update waits for, and then sees, a concurrent transaction's committed change of the
+        row, so ``{"n": table.c.n + 1}`` counts without ever losing an increment.
+        """
+        if self.dialect == "postgresql":
+            pg_insert = postgresql.insert(table)
+            return pg_insert.on_conflict_do_update(index_elements=list(key_columns), set_=updates).returning(
+                returning
+            )
+        lite_insert = sqlite.insert(table)
+        return lite_insert.on_conflict_do_update(index_elements=list(key_columns), set_=updates).returning(
+            returning
+        )
+
     def insert_ignore(self, table: Table, key_columns: Sequence[str]) -> Insert:
         """INSERT of one row that does nothing (rowcount 0) when a row with equal ``key_columns`` exists."""
         if self.dialect == "postgresql":
             return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(key_columns))
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key_columns))
+
+    async def lock_user(self, conn: AsyncConnection, purpose: str, host: str, username: str) -> None:
+        """Serialize the transactions of ``conn`` and others that lock the same (``purpose``, user), until commit.
+
+        For a check and a write that must be one step (a quota), which READ COMMITTED alone does not make: two
+        transactions could both count, both find room, and both insert. On PostgreSQL this takes a
+        transaction-level advisory lock on a key hashed from the schema, ``purpose`` and the user (a collision
+        only makes two users wait for each other). On SQLite ``write()`` already holds the database's write lock,
+        so there is nothing to do.
+        """
+        if self.dialect != "postgresql":
+            return
+        # NUL cannot occur in a host, a username or a schema name, so the joined text is unambiguous.
+        text = "\0".join(("xmppd", self.schema or "", purpose, host, username))
+        digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+        await conn.execute(_ADVISORY_LOCK, {"key": int.from_bytes(digest, "big", signed=True)})
 
     @property
     def migration_lock_key(self) -> int:

@@ -33,7 +33,7 @@ from sqlalchemy.schema import CreateSchema
 
 from xmppd.errors import StorageError
 from xmppd.storage.sql.engine import Database
-from xmppd.storage.sql.migrations import v0001_initial
+from xmppd.storage.sql.migrations import v0001_initial, v0002_roster, v0003_offline
 from xmppd.storage.sql.schema import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,11 @@ class Migration:
     upgrade: Callable[[Connection], None]
 
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (Migration(1, "initial", v0001_initial.upgrade),)
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(1, "initial", v0001_initial.upgrade),
+    Migration(2, "roster", v0002_roster.upgrade),
+    Migration(3, "offline", v0003_offline.upgrade),
+)
 
 #: The schema version this code reads and writes.
 LATEST: Final[int] = MIGRATIONS[-1].version
