@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from xmppd import __version__, logs
-from xmppd.accounts import create_account, delete_account, set_password
+from xmppd.accounts import create_account, set_password
 from xmppd.config import LOG_LEVELS, Config, load_config, reference
 from xmppd.errors import ConfigError, JIDError, StorageError
 from xmppd.jid import JID
@@ -241,11 +241,26 @@ async def _user_passwd(config: Config, storage: Storage, args: argparse.Namespac
 
 
 async def _user_del(config: Config, storage: Storage, args: argparse.Namespace) -> int:
+    """Delete through ``Host.delete_account``, the path in-band removal takes too.
+
+    The hosts are composed with their modules as ``xmppd serve`` composes them, without listening, so that every
+    module follows ``hooks.ACCOUNT_DELETED``: the roster module sends the contacts unsubscribe and unsubscribed,
+    which updates the rosters of the contacts on this server in storage before the account's data is wiped.
+    What a running server does not learn this way (a known limit until cluster messaging exists): its online
+    contacts get no roster push or presence, its modules keep what they cached of the account, and a session of
+    the deleted account stays open until it ends.
+    """
     account = _account(config, args.jid)
     if account is None:
         return 2
     host, username = account
-    if not await delete_account(storage, host, username):
+    server = Server(config)
+    try:
+        await server.load_hosts(storage)
+        deleted = await server.hosts[host].delete_account(username)
+    finally:
+        await server.unload_hosts()
+    if not deleted:
         _error(f"no account {username}@{host}")
         return 1
     print(f"deleted {username}@{host}")

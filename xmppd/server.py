@@ -13,6 +13,7 @@ from xmppd.config import Config
 from xmppd.errors import StreamError
 from xmppd.host import Host
 from xmppd.modules import loader
+from xmppd.modules.register import Register, answer_before_auth
 from xmppd.routing.router import Router
 from xmppd.routing.sessions import SessionTable
 from xmppd.session import C2SEnvironment, ClientSession
@@ -54,10 +55,7 @@ class Server:
         # The data directory holds the TLS key and the accounts' SCRAM keys: its owner only.
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.storage = await open_storage(config.storage_url)
-        for name in config.server.hosts:
-            host = Host(name, self.storage, self.router, self.sessions, f"xmppd {__version__}")
-            self.hosts[name] = host
-            await loader.load(host, config.server.modules, config.modules)
+        await self.load_hosts(self.storage)
         if not config.tls.certificate and tls.ensure_self_signed(
             config.certificate_path, config.key_path, config.server.hosts
         ):
@@ -75,6 +73,7 @@ class Server:
                 scram_iterations=config.auth.scram_iterations,
                 extra_features=_stream_features(self.hosts.values()),
                 server_secret=await _server_secret(self.storage),
+                registration_hosts=_registration_hosts(self.hosts.values()),
             ),
             hosts=self.hosts,
             router=self.router,
@@ -87,6 +86,7 @@ class Server:
             rate_burst=c2s.rate_burst,
             max_send_buffer=c2s.max_send_buffer,
             on_close=self.clients.discard,
+            registrar=answer_before_auth,
         )
         loop = asyncio.get_running_loop()
 
@@ -125,6 +125,31 @@ class Server:
             config.storage_url.split("?")[0],
         )
 
+    async def load_hosts(self, storage: Storage) -> None:
+        """Make every configured host on ``storage``, with its modules loaded; nothing listens yet.
+
+        ``start`` begins with this; ``xmppd user del`` does only this, so that the modules learn of the deletion.
+        """
+        self.storage = storage
+        config = self.config
+        for name in config.server.hosts:
+            host = Host(
+                name,
+                storage,
+                self.router,
+                self.sessions,
+                f"xmppd {__version__}",
+                scram_iterations=config.auth.scram_iterations,
+            )
+            self.hosts[name] = host
+            await loader.load(host, config.server.modules, config.modules)
+
+    async def unload_hosts(self) -> None:
+        """Unload every host's modules and wait for the routing under way (``storage`` stays open)."""
+        for host in self.hosts.values():
+            await loader.unload_all(host)
+        await self.router.drain()
+
     async def stop(self) -> None:
         """Stop listening, close every stream with system-shutdown, unload modules, close storage."""
         for server in self._servers:
@@ -141,9 +166,7 @@ class Server:
             session.connection.abort()
         for server in self._servers:
             await server.wait_closed()
-        for host in self.hosts.values():
-            await loader.unload_all(host)
-        await self.router.drain()
+        await self.unload_hosts()
         if self.storage is not None:
             await self.storage.close()
         self._stopped.set()
@@ -159,6 +182,15 @@ def _stream_features(hosts: Iterable[Host]) -> tuple[Element, ...]:
         feature for host in hosts for module in host.modules.values() for feature in module.stream_features
     )
     return tuple(Element(name, ns) for ns, name in declared)
+
+
+def _registration_hosts(hosts: Iterable[Host]) -> frozenset[str]:
+    """The hosts whose register module lets anyone register in-band (XEP-0077 section 3.1)."""
+    return frozenset(
+        host.name
+        for host in hosts
+        if isinstance(module := host.modules.get(Register.name), Register) and module.registration_open
+    )
 
 
 async def _server_secret(storage: Storage) -> bytes:

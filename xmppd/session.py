@@ -1,9 +1,9 @@
 """A client session: the sans-IO c2s stream joined to a connection, the session table, storage and the router.
 
 The stream decides everything about the protocol; this class carries out what its events ask for (start TLS,
-look up credentials, bind a resource, route a stanza) and feeds the results back in. While one of those needs to
-wait (a storage lookup, the TLS handshake, a failed-login delay) reading is paused and later bytes are kept, so the
-stream sees its input in order.
+look up credentials, register an account in-band, bind a resource, route a stanza) and feeds the results back
+in. While one of those needs to wait (a storage lookup, the TLS handshake, a failed-login delay) reading is paused
+and later bytes are kept, so the stream sees its input in order.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from xmppd.stream.events import (
     BindRequested,
     CredentialsNeeded,
     Event,
+    RegistrationRequested,
     ResourceBound,
     StanzaReceived,
     StreamClosed,
@@ -40,6 +41,7 @@ from xmppd.transport.limits import AuthThrottle, TokenBucket
 from xmppd.transport.tcp import Connection
 from xmppd.xml.element import Element
 from xmppd.xml.ns import NS_CLIENT
+from xmppd.xml.stanza import error_reply
 
 if TYPE_CHECKING:
     import ssl
@@ -50,6 +52,10 @@ log = logging.getLogger(__name__)
 
 # How long to wait for the client's closing tag after ours before closing the socket (RFC 6120 section 4.4).
 CLOSE_GRACE = 1.0
+
+Registrar = Callable[["Host", Element, str], Awaitable[Element]]
+"""Answers an in-band registration IQ sent before authentication: ``(host, iq, client address) -> reply``
+(``xmppd.modules.register.answer_before_auth``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,8 @@ class C2SEnvironment:
     rate_burst: int
     max_send_buffer: int
     on_close: Callable[[ClientSession], None]
+    registrar: Registrar | None = None
+    """Who answers ``RegistrationRequested`` (None: every such request is answered service-unavailable)."""
 
 
 class ClientSession:
@@ -148,6 +156,8 @@ class ClientSession:
                 self._wait_for(self._start_tls())
             elif isinstance(event, CredentialsNeeded):
                 self._wait_for(self._lookup(event))
+            elif isinstance(event, RegistrationRequested):
+                self._wait_for(self._register(event))
             elif isinstance(event, AuthFailed):
                 self._auth_failed(event)
             elif isinstance(event, Authenticated):
@@ -244,6 +254,16 @@ class ClientSession:
                 None, self.stream.provide_credentials, keys
             )
         return self.stream.provide_credentials(keys)
+
+    async def _register(self, event: RegistrationRequested) -> list[Event]:
+        host = self.env.hosts.get(event.host)
+        registrar = self.env.registrar
+        if host is None or registrar is None:
+            # XEP-0077 section 3.1: where in-band registration is not supported, service-unavailable.
+            answer = error_reply(event.iq, StanzaError("service-unavailable"))
+        else:
+            answer = await registrar(host, event.iq, self.connection.peer)
+        return self.stream.registration_answered(answer)
 
     def _auth_failed(self, event: AuthFailed) -> None:
         username = None

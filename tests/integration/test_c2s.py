@@ -70,13 +70,31 @@ async def test_chat_to_full_and_bare_jid(clients: ClientFactory) -> None:
     assert message["body"] == "hello back" and str(message["from"]) == "bob@localhost/b"
 
 
-async def test_message_to_offline_account_is_service_unavailable(clients: ClientFactory) -> None:
+async def test_message_to_missing_account_is_service_unavailable(clients: ClientFactory) -> None:
     alice = await clients.login("alice@localhost/a")
     errors: asyncio.Queue[Any] = asyncio.Queue()
     alice.add_event_handler("message_error", errors.put_nowait)
-    alice.send_message(mto="bob@localhost", mbody="anyone?", mtype="chat")
+    alice.send_message(mto="nobody@localhost", mbody="anyone?", mtype="chat")
     error = await asyncio.wait_for(errors.get(), 5)
     assert error["error"]["condition"] == "service-unavailable"
+
+
+async def test_message_to_offline_account_without_offline_storage(make_server: Any) -> None:
+    """RFC 6121 8.5.2.2.1: with no offline storage, a message to an offline account is service-unavailable."""
+    server: Server = await make_server(server={"modules": ["disco", "ping"]})
+    assert server.storage is not None
+    for name in ("alice", "bob"):
+        await create_account(server.storage, "localhost", name, "secret", 4096)
+    factory = ClientFactory(server)
+    try:
+        alice = await factory.login("alice@localhost/a")
+        errors: asyncio.Queue[Any] = asyncio.Queue()
+        alice.add_event_handler("message_error", errors.put_nowait)
+        alice.send_message(mto="bob@localhost", mbody="anyone?", mtype="chat")
+        error = await asyncio.wait_for(errors.get(), 5)
+        assert error["error"]["condition"] == "service-unavailable"
+    finally:
+        await factory.close()
 
 
 async def test_ping_disco_version_time(clients: ClientFactory) -> None:

@@ -23,6 +23,7 @@ from tests.integration.conftest import free_port
 from xmppd.config import reference
 from xmppd.sasl.scram import derive_keys
 from xmppd.storage import open_storage
+from xmppd.storage.roster import RosterItem
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAM_HEADER = (
@@ -102,6 +103,21 @@ def test_user_del_removes_the_account(tmp_path: Path) -> None:
     assert run(tmp_path, "user", "list").stdout == "alice@localhost\n"
     again = run(tmp_path, "user", "del", "bob@localhost")
     assert (again.returncode, again.stderr) == (1, "xmppd: no account bob@localhost\n")
+
+
+async def test_user_del_unsubscribes_the_contacts(tmp_path: Path) -> None:
+    # The modules run as in a server (Host.delete_account): the contacts' rosters follow, the user's data goes.
+    for name in ("alice", "bob"):
+        assert run(tmp_path, "user", "add", f"{name}@localhost", stdin="secret\n").returncode == 0
+    database = f"sqlite:///{tmp_path / 'xmppd-data' / 'xmppd.db'}"
+    async with await open_storage(database) as storage:
+        await storage.roster.put_item("localhost", "alice", RosterItem("bob@localhost", subscription="both"))
+        await storage.roster.put_item("localhost", "bob", RosterItem("alice@localhost", subscription="both"))
+    assert run(tmp_path, "user", "del", "bob@localhost").returncode == 0
+    async with await open_storage(database) as storage:
+        item = await storage.roster.get_item("localhost", "alice", "bob@localhost")
+        assert item is not None and item.subscription == "none"
+        assert (await storage.roster.get_roster("localhost", "bob")).items == ()
 
 
 def test_user_add_an_existing_account_fails(tmp_path: Path) -> None:

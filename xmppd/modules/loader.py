@@ -18,10 +18,14 @@ AVAILABLE: Final[dict[str, str]] = {
     "ping": "xmppd.modules.ping:Ping",
     "version": "xmppd.modules.version:Version",
     "time": "xmppd.modules.time:Time",
+    "roster": "xmppd.modules.roster:Roster",
+    "presence": "xmppd.modules.presence:Presence",
     "vcard": "xmppd.modules.vcard:VCard",
     "private": "xmppd.modules.private:Private",
     "last": "xmppd.modules.last:LastActivity",
     "blocking": "xmppd.modules.blocking:Blocking",
+    "offline": "xmppd.modules.offline:Offline",
+    "register": "xmppd.modules.register:Register",
 }
 
 DEFAULT_MODULES: Final[tuple[str, ...]] = (
@@ -29,10 +33,14 @@ DEFAULT_MODULES: Final[tuple[str, ...]] = (
     "ping",
     "version",
     "time",
+    "roster",
+    "presence",
     "vcard",
     "private",
     "last",
     "blocking",
+    "offline",
+    "register",
 )
 
 

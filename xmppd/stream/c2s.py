@@ -2,8 +2,8 @@
 
 A transport feeds ``receive_data(bytes)`` and gets ``Event`` values back; what the server must send accumulates
 in ``data_to_send()``. Inputs that come from outside the bytes - the TLS handshake finished, the stored credentials
-looked up, the resource binding decided, a timeout - are method calls too. Nothing here awaits, reads a socket or
-touches storage.
+looked up, an in-band registration carried out, the resource binding decided, a timeout - are method calls too.
+Nothing here awaits, reads a socket or touches storage.
 
 A stream error is queued (header first if the server has not sent one yet, then ``<stream:error/>`` and the
 closing tag) and reported as ``StreamClosed(error, by_peer=False)``: the driver flushes and closes the connection.
@@ -17,6 +17,7 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from xmppd.errors import JIDError, SASLFailure, StanzaError, StreamError
 from xmppd.jid import JID, prep_domainpart, prep_localpart, prep_resourcepart
@@ -37,6 +38,7 @@ from xmppd.stream.events import (
     BindRequested,
     CredentialsNeeded,
     Event,
+    RegistrationRequested,
     ResourceBound,
     StanzaReceived,
     StreamClosed,
@@ -48,9 +50,13 @@ from xmppd.xml.element import Element
 from xmppd.xml.ns import NS_BIND, NS_CLIENT, NS_SASL, NS_SASL_CB, NS_SESSION, NS_STREAMS, NS_TLS
 from xmppd.xml.parser import DEFAULT_MAX_STANZA_SIZE, ParseEvent, StreamOpen, StreamParser
 from xmppd.xml.serializer import STREAM_FOOTER, serialize, stream_header
-from xmppd.xml.stanza import STANZA_NAMES, error_reply, reply, stream_error_element
+from xmppd.xml.stanza import STANZA_NAMES, check_stanza, error_reply, reply, stream_error_element
 
 _PREFIXES = {NS_STREAMS: "stream"}
+
+# XEP-0077 (TODO: move to xmppd.xml.ns with the other namespace constants)
+NS_REGISTER: Final = "jabber:iq:register"
+NS_REGISTER_FEATURE: Final = "http://jabber.org/features/iq-register"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,9 @@ class C2SConfig:
     """A persistent secret from which unknown users' fake SCRAM salts are derived (stable across restarts)."""
     extra_features: tuple[Element, ...] = field(default=())
     """Features offered once the resource is bound (stream management, client state indication, ...)."""
+    registration_hosts: frozenset[str] = frozenset()
+    """The domains where anyone may register an account in-band before authenticating (XEP-0077 section 3.1);
+    offered and accepted over TLS only. Elsewhere a registration IQ before authentication is not-authorized."""
 
 
 class C2SStream:
@@ -104,6 +113,9 @@ class C2SStream:
         self._offered_mechanisms: list[str] = []
         self._sasl_username: str | None = None
         self._auth_failures = 0
+        self._registration_type: str | None = None
+        self._registered = False
+        self._registration_failures = 0
         self._bind_id: str | None = None
         self._jid_str = ""
         self._bare_str = ""
@@ -194,6 +206,23 @@ class C2SStream:
             return events + self._fail(error)
         return events + self._process()
 
+    def registration_answered(self, answer: Element) -> list[Event]:
+        """Answer ``RegistrationRequested`` with the iq result or error for the client (XEP-0077 section 3.1)."""
+        if self.state is not C2SState.REGISTER_WAITING or self._registration_type is None:
+            raise RuntimeError("registration_answered() without RegistrationRequested")
+        answer_type = answer.attrs.get("type")
+        if answer.name != "iq" or answer_type not in ("result", "error"):
+            raise ValueError("an IQ is answered with an iq result or error")
+        self.send(answer)
+        if self._registration_type == "set":
+            if answer_type == "result":
+                self._registered = True
+            else:
+                self._registration_failures += 1
+        self._registration_type = None
+        self.state = C2SState.NEGOTIATING
+        return self._process()
+
     def bind_complete(self, jid: JID) -> list[Event]:
         """Answer ``BindRequested``: the full JID the server bound."""
         if self.state is not C2SState.BIND_WAITING or self._bind_id is None:
@@ -241,6 +270,7 @@ class C2SStream:
         try:
             while pending and self.state not in (
                 C2SState.SASL_WAITING,
+                C2SState.REGISTER_WAITING,
                 C2SState.BIND_WAITING,
                 C2SState.CLOSED,
                 C2SState.TLS_STARTING,
@@ -367,6 +397,10 @@ class C2SStream:
                 cb = features.add("sasl-channel-binding", NS_SASL_CB)
                 for cb_type in self.channel_bindings:
                     cb.add("channel-binding", attrs={"type": cb_type})
+            if self._registration_open():
+                # XEP-0077 section 8: in-band registration announced with the SASL mechanisms (never before TLS:
+                # with TLS required nothing else is offered before it, and without TLS registration is closed).
+                features.add("register", NS_REGISTER_FEATURE)
             return features
         features.add("bind", NS_BIND)
         features.add("session", NS_SESSION).add("optional")
@@ -395,6 +429,9 @@ class C2SStream:
             self._sasl_element(element, events)
             return
         if self.authenticated_as is None:
+            if self._is_registration(element) and accepts(state, Input.REGISTER):
+                self._registration_request(element, events)
+                return
             # RFC 6120 section 4.9.3.12: nothing else before authentication.
             raise StreamError("not-authorized", "authenticate first")
         if (
@@ -512,6 +549,52 @@ class C2SStream:
             # RFC 6120 section 6.4.3: "=" stands for empty data.
             element.append(base64.b64encode(data).decode("ascii") if data else "=")
         self._out.append(serialize(element, NS_CLIENT, _PREFIXES).encode())
+
+    # -- in-band registration before authentication (XEP-0077 section 3.1) ----------------------------------
+
+    def _registration_open(self) -> bool:
+        # XEP-0077 section 10: registration SHOULD NOT be used unless the channel is secured.
+        return self.secured and self.host is not None and self.host in self.config.registration_hosts
+
+    def _is_registration(self, iq: Element) -> bool:
+        """A ``jabber:iq:register`` get or set to this stream's host, where registration is open."""
+        if iq.name != "iq" or iq.ns != NS_CLIENT or iq.attrs.get("type") not in ("get", "set"):
+            return False
+        payload = iq.find()
+        if payload is None or payload.ns != NS_REGISTER or payload.name != "query":
+            return False
+        if not self._registration_open():
+            return False
+        to = iq.attrs.get("to")
+        if to is None:
+            return True
+        try:
+            return prep_domainpart(to) == self.host
+        except JIDError:
+            return False
+
+    def _registration_request(self, iq: Element, events: list[Event]) -> None:
+        # The client has no address before it authenticates: a 'from' it claims means nothing, and the answer
+        # must not be addressed to it.
+        iq.attrs.pop("from", None)
+        try:
+            check_stanza(iq)  # RFC 6120 section 8.2.3: an id, and exactly one child element
+        except StanzaError as error:
+            self.send(error_reply(iq, error))
+            return
+        iq_type = iq.attrs["type"]
+        if iq_type == "set" and (
+            self._registered or self._registration_failures >= self.config.max_auth_failures
+        ):
+            # XEP-0077 section 3.1.1: a server MAY answer not-acceptable to an entity that attempts to register too
+            # many times before authenticating, or a second identity after registering one.
+            text = "one account per connection" if self._registered else "too many registration attempts"
+            self.send(error_reply(iq, StanzaError("not-acceptable", text)))
+            return
+        assert self.host is not None
+        self._registration_type = iq_type
+        self.state = C2SState.REGISTER_WAITING
+        events.append(RegistrationRequested(self.host, iq))
 
     # -- resource binding (RFC 6120 section 7) --------------------------------------------------------------
 

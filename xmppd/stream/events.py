@@ -31,6 +31,18 @@ class CredentialsNeeded:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistrationRequested:
+    """Before authentication, the client sent ``iq``, a ``jabber:iq:register`` get or set to ``host`` (XEP-0077
+    section 3.1): carry it out and call ``registration_answered()`` with the reply (result or error).
+
+    The stream has checked the IQ (RFC 6120 section 8.2.3) and removed any ``from``: the client has no address yet.
+    """
+
+    host: str
+    iq: Element
+
+
+@dataclass(frozen=True, slots=True)
 class AuthFailed:
     """A SASL attempt failed with ``condition`` (``username`` when the client named one)."""
 
@@ -82,6 +94,7 @@ Event = (
     StreamOpened
     | TLSRequested
     | CredentialsNeeded
+    | RegistrationRequested
     | AuthFailed
     | Authenticated
     | BindRequested

@@ -7,6 +7,9 @@ Theory of operation (RFC 6120 sections 4 to 7, server side of a client stream):
 - In NEGOTIATING the client picks a feature: ``<starttls/>`` (-> TLS_STARTING until the transport reports the
   handshake done, then HEADER again) or ``<auth/>`` (-> SASL_CHALLENGED after a challenge, SASL_WAITING while the
   server looks up credentials, back to NEGOTIATING on failure, HEADER on success: a stream restart).
+- Where in-band registration is open (XEP-0077 section 3.1, over TLS only), NEGOTIATING before authentication
+  also accepts a ``jabber:iq:register`` IQ (-> REGISTER_WAITING while the server looks into it, back to
+  NEGOTIATING with its answer): the client registers an account, then authenticates with it.
 - After SASL, NEGOTIATING offers resource binding; a bind request moves to BIND_WAITING until the server decides,
   then ESTABLISHED, where stanzas flow.
 - CLOSED is final.
@@ -27,6 +30,7 @@ class C2SState(enum.Enum):
     TLS_STARTING = "tls-starting"
     SASL_CHALLENGED = "sasl-challenged"
     SASL_WAITING = "sasl-waiting"
+    REGISTER_WAITING = "register-waiting"
     BIND_WAITING = "bind-waiting"
     ESTABLISHED = "established"
     CLOSED = "closed"
@@ -40,6 +44,8 @@ class Input(enum.Enum):
     RESPONSE = "response"
     ABORT = "abort"
     CREDENTIALS = "credentials"
+    REGISTER = "register"
+    REGISTERED = "registration answered"
     BIND = "bind"
     BIND_DONE = "bind complete"
     STANZA = "stanza"
@@ -58,12 +64,15 @@ TRANSITIONS: Final[dict[tuple[C2SState, Input], C2SState]] = {
     (S.SASL_CHALLENGED, Input.RESPONSE): S.SASL_CHALLENGED,
     (S.SASL_CHALLENGED, Input.ABORT): S.NEGOTIATING,
     (S.SASL_WAITING, Input.CREDENTIALS): S.SASL_CHALLENGED,
+    (S.NEGOTIATING, Input.REGISTER): S.REGISTER_WAITING,
+    (S.REGISTER_WAITING, Input.REGISTERED): S.NEGOTIATING,
     (S.NEGOTIATING, Input.BIND): S.BIND_WAITING,
     (S.BIND_WAITING, Input.BIND_DONE): S.ESTABLISHED,
     (S.ESTABLISHED, Input.STANZA): S.ESTABLISHED,
     (S.NEGOTIATING, Input.CLOSE): S.CLOSED,
     (S.SASL_CHALLENGED, Input.CLOSE): S.CLOSED,
     (S.SASL_WAITING, Input.CLOSE): S.CLOSED,
+    (S.REGISTER_WAITING, Input.CLOSE): S.CLOSED,
     (S.BIND_WAITING, Input.CLOSE): S.CLOSED,
     (S.ESTABLISHED, Input.CLOSE): S.CLOSED,
 }
