@@ -91,8 +91,8 @@ class Offline(Module):
     @dataclass(frozen=True, slots=True)
     class Config:
         max_messages: int = option(1000, minimum=0, maximum=1_000_000)
-        """How many messages are kept for one user; further ones are refused with service-unavailable (XEP-0160
-        section 2, step 3: the offline queue is full). 0 stores nothing, as if the module were disabled."""
+        """How many messages are kept for one user; further ones are refused with resource-constraint (the
+        offline queue is full). 0 stores nothing, as if the module were disabled."""
 
     def __init__(self, host: Host, config: Any) -> None:
         super().__init__(host, config)
@@ -119,10 +119,14 @@ class Offline(Module):
             self.host.router.bounce(context.stanza, StanzaError("internal-server-error", type="wait"))
             return hooks.HANDLED
         if not stored:
-            # XEP-0160 section 2, step 3: the queue is full, so service-unavailable (the router's answer); the
-            # same error as for an account that does not exist (RFC 6121 section 8.5.1).
+            # The queue is full. XEP-0160 section 2 (step 3) suggests service-unavailable; we answer
+            # resource-constraint (RFC 6120 section 8.3.3.18, type wait) so the sender learns the message was
+            # refused for a reason that passes, not because the account is gone.
             self.log.info("offline storage of %s is full (%d messages)", username, self.config.max_messages)
-            return None
+            self.host.router.bounce(
+                context.stanza, StanzaError("resource-constraint", "offline storage is full")
+            )
+            return hooks.HANDLED
         # Committed. A session that became available while this was stored may already have fetched the queue:
         # deliver to it now rather than at its next login. (Before the commit, its own flush will find this.)
         session = self._most_available(context.to.bare())

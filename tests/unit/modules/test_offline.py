@@ -291,16 +291,18 @@ async def test_forged_delay_of_this_server_is_removed_and_others_kept(
 # -- quota ---------------------------------------------------------------------------------------------------
 
 
-async def test_full_queue_refuses_with_service_unavailable() -> None:
+async def test_full_queue_refuses_with_resource_constraint() -> None:
     harness = await Harness.create(modules=("offline",), configs={"offline": Offline.Config(max_messages=2)})
     try:
         await harness.add_account("alice")
         bob = harness.bind(BOB)
         for body in ("one", "two", "three"):
             await harness.route(chat(body), bob)
-        # XEP-0160 section 2, step 3: a full queue is answered with service-unavailable.
+        # A full queue is answered with resource-constraint (type wait).
         error = only(bob)
-        assert condition(error) == "service-unavailable" and error.attrs["id"] == "m-three"
+        assert condition(error) == "resource-constraint" and error.attrs["id"] == "m-three"
+        error_element = error.find("error")
+        assert error_element is not None and error_element.attrs["type"] == "wait"
         assert await stored(harness) == 2
         alice = await come_online(harness)
         assert [m.child_text("body") for m in alice.take()] == ["one", "two"]
