@@ -3,6 +3,8 @@ follows blocking (XEP-0191 sections 3.3 and 3.4)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -261,3 +263,27 @@ async def test_blocking_and_unblocking_a_contact() -> None:
         (current,) = bob.take()
         assert presences([current]) == [(None, f"{ALICE}/home", BOB)] and current.child_text("show") == "away"
         assert world.remote == []
+
+
+async def test_broadcast_carries_the_vcard_avatar_hash() -> None:
+    """XEP-0153 through the presence module: the broadcast to a contact carries the hash of the stored photo."""
+    async with make_world(("presence", "vcard")) as world:
+        await world.set_state(ALICE, BOB, "from")
+        await world.set_state(BOB, ALICE, "to")
+        bob = await world.online(f"{BOB}/phone")
+        photo = b"\x89PNG not really"
+        alice = world.harness.bind(f"{ALICE}/desk", available=False)
+        await world.route(
+            "<iq type='set' id='v1'><vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE>"
+            f"<BINVAL>{base64.b64encode(photo).decode()}</BINVAL></PHOTO></vCard></iq>",
+            alice,
+        )
+        alice.take()
+        bob.take()
+        await world.route("<presence/>", alice)
+        (seen,) = [p for p in bob.take() if p.name == "presence" and p.attrs.get("from") == f"{ALICE}/desk"]
+        update = seen.find("x", "vcard-temp:x:update")
+        assert (
+            update is not None
+            and update.child_text("photo", "vcard-temp:x:update") == hashlib.sha1(photo).hexdigest()
+        )
