@@ -37,7 +37,7 @@ from xmppd.modules.roster_items import (
     removed_element,
 )
 from xmppd.routing.sessions import LocalSession
-from xmppd.storage.roster import PendingRequest, RosterItem, normalize_item
+from xmppd.storage.roster import PendingRequest, RosterItem, Subscription, normalize_item
 from xmppd.xml.element import Element
 from xmppd.xml.ns import NS_CLIENT, NS_ROSTER
 
@@ -87,6 +87,21 @@ class Roster(Module):
         async with self._locked(username):
             version = await self._store.put_item(self.host.name, username, item)
             self._push(username, version, item_element(item))
+
+    async def set_subscription(
+        self, username: str, contact: str, subscription: Subscription, ask: bool, approved: bool
+    ) -> None:
+        """Set the subscription state of ``contact``'s item, creating the item if needed, then push it.
+
+        The item is read under the roster lock, so a name or groups the user set meanwhile are kept.
+        """
+        async with self._locked(username):
+            current = await self._store.get_item(self.host.name, username, contact) or RosterItem(contact)
+            changed = replace(current, subscription=subscription, ask=ask, approved=approved)
+            if changed == current:
+                return
+            version = await self._store.put_item(self.host.name, username, changed)
+            self._push(username, version, item_element(changed))
 
     async def drop_item(self, username: str, contact: str) -> None:
         """Remove the item for ``contact`` (if any), then push its removal; no presence is sent."""

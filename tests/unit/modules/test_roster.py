@@ -452,3 +452,23 @@ async def test_account_deletion_unsubscribes_every_contact(harness: Harness, ros
     await harness.host.hooks.fire(hooks.ACCOUNT_DELETED, hooks.AccountDeleted("example.org", "alice"))
     await harness.router.drain()
     assert all(session.take() == [] for session in watchers.values())
+
+
+async def test_set_subscription_keeps_what_the_user_set_meanwhile(harness: Harness, roster: Roster) -> None:
+    """The presence module changes only the subscription fields, on the item as it is when the change is made."""
+    desk = await interested(harness, f"{ALICE}/desk")
+    stale = await roster.get_item("alice", BOB)
+    assert stale is None
+    # The user names the contact after the presence module read the (missing) item, before it saves its change.
+    await roster.save_item("alice", RosterItem(BOB, name="Bob", groups=("Friends",)))
+    await roster.set_subscription("alice", BOB, "to", ask=False, approved=False)
+    assert await roster.get_item("alice", BOB) == RosterItem(
+        BOB, name="Bob", subscription="to", groups=("Friends",)
+    )
+    first, second = desk.take()
+    assert assert_push(first, f"{ALICE}/desk", 1)["subscription"] == "none"
+    assert assert_push(second, f"{ALICE}/desk", 2) == {"jid": BOB, "name": "Bob", "subscription": "to"}
+    # No change, no new version and no push.
+    await roster.set_subscription("alice", BOB, "to", ask=False, approved=False)
+    assert desk.take() == []
+    assert (await harness.storage.roster.get_roster("localhost", "alice")).version == 2

@@ -233,7 +233,11 @@ class Presence(Module):
             base, subscription=new.subscription, ask=new.pending_out, approved=transition.approved
         )
         if changed != base:
-            await self._roster.save_item(username, changed)
+            # Only the subscription fields: the roster re-reads the item under its lock, so a rename or a
+            # change of groups the user made since ``item`` was read is kept.
+            await self._roster.set_subscription(
+                username, contact, new.subscription, new.pending_out, transition.approved
+            )
         if new.pending_in and not pending and request is not None:
             await self._roster.add_pending(username, contact, request)
         elif pending and not new.pending_in:
