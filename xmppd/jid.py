@@ -552,3 +552,16 @@ def _parse(text: str) -> JID:
 
 # Exceptions are never cached by lru_cache, so invalid input does not stay in the cache.
 _parse_cached: Final = functools.lru_cache(maxsize=_CACHE_SIZE)(_parse)
+
+
+def covers(item: JID, address: JID) -> bool:
+    """Whether the JID ``item`` of a block list covers ``address`` (XEP-0191 section 6, XEP-0016's rules).
+
+    ``user@domain/resource`` covers only that address, ``user@domain`` every resource of it, ``domain/resource``
+    that resource at the domain (of any user), and ``domain`` the domain and every address at it.
+    """
+    if item.local is not None:
+        return item == address if item.resource is not None else item == address.bare()
+    if item.domain != address.domain:
+        return False
+    return item.resource is None or item.resource == address.resource

@@ -11,10 +11,9 @@ from slixmpp.exceptions import IqError
 from tests.integration.conftest import Client, ClientFactory
 from xmppd import hooks
 from xmppd.jid import JID
-from xmppd.modules.vcard import NS_VCARD_UPDATE
 from xmppd.server import Server
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_CLIENT
+from xmppd.xml.ns import NS_CLIENT, NS_VCARD_UPDATE
 
 IMAGE = bytes(range(256)) * 16
 

@@ -24,10 +24,8 @@ from xmppd.jid import JID
 from xmppd.modules.api import IqRequest, Module, Spec, StanzaContext, To, hook, iq_handler, stanza_filter
 from xmppd.routing.router import FilterVerdict
 from xmppd.xml.element import Element
+from xmppd.xml.ns import NS_LAST
 from xmppd.xml.stanza import iq_payload
-
-# XEP-0012 (TODO: move to xmppd.xml.ns with the other namespace constants)
-NS_LAST: Final = "jabber:iq:last"
 
 STORE: Final = "last"
 KEY: Final = "logout"

@@ -19,7 +19,6 @@ import asyncio
 import inspect
 import weakref
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from xmppd import hooks
@@ -31,17 +30,14 @@ from xmppd.routing.router import DROP
 from xmppd.routing.sessions import LocalSession
 from xmppd.xml.document import parse_document
 from xmppd.xml.element import Element
+from xmppd.xml.ns import NS_CHATSTATES, NS_DELAY, NS_HINTS, NS_SID
 from xmppd.xml.serializer import to_bytes
+from xmppd.xml.stanza import delay_element
 
 if TYPE_CHECKING:
     from xmppd.host import Host
     from xmppd.storage.offline import OfflineMessage
 
-# (TODO: move to xmppd.xml.ns with the other namespace constants)
-NS_DELAY: Final = "urn:xmpp:delay"  # XEP-0203
-NS_HINTS: Final = "urn:xmpp:hints"  # XEP-0334
-NS_CHATSTATES: Final = "http://jabber.org/protocol/chatstates"  # XEP-0085
-NS_SID: Final = "urn:xmpp:sid:0"  # XEP-0359 (origin-id, stanza-id): identifiers, not content
 
 FEATURE: Final = "msgoffline"
 DELAY_REASON: Final = "Offline Storage"
@@ -70,12 +66,6 @@ def should_store(message: Element) -> bool:
         elif not (child.ns in (NS_HINTS, NS_SID) or (child.name == "thread" and child.ns == message.ns)):
             return True  # any other content is kept: XEP-0160 section 3, "normal" and "chat" SHOULD be stored
     return not has_state
-
-
-def delay_stamp(stamp: int) -> str:
-    """A nanosecond arrival stamp as a XEP-0082 DateTime in UTC, to the millisecond (XEP-0203 section 2)."""
-    when = datetime.fromtimestamp(stamp // 1_000_000_000, UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{stamp // 1_000_000 % 1000:03d}Z"
 
 
 class Offline(Module):
@@ -224,12 +214,7 @@ class Offline(Module):
         except ValueError:
             self.log.error("offline message %d is unreadable: dropped", message.id)
             return None
-        stanza.add(
-            "delay",
-            NS_DELAY,
-            {"from": self.host.name, "stamp": delay_stamp(message.stamp)},
-            text=DELAY_REASON,
-        )
+        stanza.append(delay_element(self.host.name, message.stamp, DELAY_REASON))
         return stanza
 
     async def _allowed(self, stanza: Element, session: LocalSession, stamp: int) -> bool:

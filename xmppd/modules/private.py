@@ -14,10 +14,8 @@ from xmppd.errors import StanzaError
 from xmppd.modules.api import IqRequest, Module, Spec, To, hook, iq_handler
 from xmppd.xml.document import parse_document
 from xmppd.xml.element import Element
+from xmppd.xml.ns import NS_PRIVATE
 from xmppd.xml.serializer import to_bytes
-
-# XEP-0049 (TODO: move to xmppd.xml.ns with the other namespace constants)
-NS_PRIVATE: Final = "jabber:iq:private"
 
 STORE: Final = "private"
 

@@ -31,8 +31,8 @@ from xmppd.errors import JIDError, StanzaError, StorageError
 from xmppd.jid import prep_localpart
 from xmppd.modules.api import IqRequest, Module, Spec, To, iq_handler
 from xmppd.storage.accounts import AccountExists
-from xmppd.stream.c2s import NS_REGISTER
 from xmppd.xml.element import Element
+from xmppd.xml.ns import NS_REGISTER
 from xmppd.xml.stanza import error_reply, reply
 
 if TYPE_CHECKING:

@@ -39,10 +39,9 @@ from xmppd.modules.roster_items import (
 from xmppd.routing.sessions import LocalSession
 from xmppd.storage.roster import PendingRequest, RosterItem, Subscription, normalize_item
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_CLIENT, NS_ROSTER
+from xmppd.xml.ns import NS_CLIENT, NS_ROSTER, NS_ROSTERVER
 
 #: RFC 6121 section 2.6.1: the stream feature that tells clients the server versions rosters.
-NS_ROSTERVER = "urn:xmpp:features:rosterver"
 
 
 class Roster(Module):

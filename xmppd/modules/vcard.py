@@ -26,11 +26,8 @@ from xmppd.modules.api import IqRequest, Module, Spec, To, hook, iq_handler
 from xmppd.routing.sessions import LocalSession
 from xmppd.xml.document import parse_document
 from xmppd.xml.element import Element
+from xmppd.xml.ns import NS_VCARD, NS_VCARD_UPDATE
 from xmppd.xml.serializer import to_bytes
-
-# XEP-0054 and XEP-0153 (TODO: move to xmppd.xml.ns with the other namespace constants)
-NS_VCARD: Final = "vcard-temp"
-NS_VCARD_UPDATE: Final = "vcard-temp:x:update"
 
 STORE: Final = "vcard"
 KEY: Final = "vcard"

@@ -17,7 +17,6 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 from xmppd.errors import JIDError, SASLFailure, StanzaError, StreamError
 from xmppd.jid import JID, prep_domainpart, prep_localpart, prep_resourcepart
@@ -47,16 +46,22 @@ from xmppd.stream.events import (
 )
 from xmppd.stream.state import C2SState, Input, accepts
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_BIND, NS_CLIENT, NS_SASL, NS_SASL_CB, NS_SESSION, NS_STREAMS, NS_TLS
+from xmppd.xml.ns import (
+    NS_BIND,
+    NS_CLIENT,
+    NS_REGISTER,
+    NS_REGISTER_FEATURE,
+    NS_SASL,
+    NS_SASL_CB,
+    NS_SESSION,
+    NS_STREAMS,
+    NS_TLS,
+)
 from xmppd.xml.parser import DEFAULT_MAX_STANZA_SIZE, ParseEvent, StreamOpen, StreamParser
 from xmppd.xml.serializer import STREAM_FOOTER, serialize, stream_header
 from xmppd.xml.stanza import STANZA_NAMES, check_stanza, error_reply, reply, stream_error_element
 
 _PREFIXES = {NS_STREAMS: "stream"}
-
-# XEP-0077 (TODO: move to xmppd.xml.ns with the other namespace constants)
-NS_REGISTER: Final = "jabber:iq:register"
-NS_REGISTER_FEATURE: Final = "http://jabber.org/features/iq-register"
 
 
 @dataclass(frozen=True, slots=True)

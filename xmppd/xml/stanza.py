@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final
 
 from xmppd.errors import StanzaError, StreamError
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_STANZAS, NS_STREAM_ERRORS, NS_STREAMS
+from xmppd.xml.ns import NS_DELAY, NS_STANZAS, NS_STREAM_ERRORS, NS_STREAMS
 
 STANZA_NAMES: Final = frozenset({"message", "presence", "iq"})
 IQ_TYPES: Final = frozenset({"get", "set", "result", "error"})
@@ -121,3 +122,14 @@ def stream_error_element(error: StreamError) -> Element:
     if error.text:
         element.add("text", NS_STREAM_ERRORS, text=error.text)
     return element
+
+
+def delay_stamp(stamp: int) -> str:
+    """``stamp`` (nanoseconds since the epoch) as a XEP-0082 DateTime in UTC, to the millisecond."""
+    when = datetime.fromtimestamp(stamp // 1_000_000_000, UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{stamp // 1_000_000 % 1000:03d}Z"
+
+
+def delay_element(from_: str, stamp: int, reason: str | None = None) -> Element:
+    """XEP-0203 section 2: ``<delay from=... stamp=...>reason</delay>`` for a stanza delayed since ``stamp``."""
+    return Element("delay", NS_DELAY, {"from": from_, "stamp": delay_stamp(stamp)}, text=reason)

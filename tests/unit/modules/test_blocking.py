@@ -14,13 +14,13 @@ from tests.unit.modules.conftest import condition, only
 from xmppd import hooks
 from xmppd.errors import StanzaError, StorageError
 from xmppd.host import Host
-from xmppd.jid import JID
+from xmppd.jid import JID, covers
 from xmppd.modules import loader
-from xmppd.modules.blocking import NS_BLOCKING, NS_BLOCKING_ERRORS, STORE, Blocking, is_blocked
+from xmppd.modules.blocking import STORE, Blocking, is_blocked
 from xmppd.routing.router import StanzaContext
 from xmppd.storage import open_storage
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_DISCO_INFO, NS_STANZAS
+from xmppd.xml.ns import NS_BLOCKING, NS_BLOCKING_ERRORS, NS_DISCO_INFO, NS_STANZAS
 
 GET = "<iq type='get' id='get1'{to}><blocklist xmlns='urn:xmpp:blocking'/></iq>"
 CHAT = "<message to='{to}' type='{type}' id='m1'><body>hi</body></message>"
@@ -502,3 +502,32 @@ async def test_account_deletion_removes_the_list(harness: Harness) -> None:
     await change(harness, alice, "block", "bob@localhost")
     await harness.host.hooks.fire(hooks.ACCOUNT_DELETED, hooks.AccountDeleted("elsewhere.example", "alice"))
     assert await stored(harness) == {"bob@localhost": b""}
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "bob@example.org/phone",
+        "bob@example.org",
+        "example.org/phone",
+        "example.org",
+        "eve@example.org",
+        "other.org",
+    ],
+)
+@pytest.mark.parametrize(
+    "address",
+    [
+        "bob@example.org/phone",
+        "bob@example.org/desk",
+        "bob@example.org",
+        "eve@example.org/phone",
+        "example.org",
+        "example.org/phone",
+        "bob@other.org/phone",
+    ],
+)
+def test_the_fast_lookup_agrees_with_the_matching_rule(item: str, address: str) -> None:
+    assert is_blocked(frozenset({JID.parse(item)}), JID.parse(address)) == covers(
+        JID.parse(item), JID.parse(address)
+    )

@@ -10,9 +10,9 @@ import pytest
 from tests.helpers.harness import Harness
 from tests.unit.modules.conftest import condition, only
 from xmppd import hooks
-from xmppd.modules.last import NS_LAST, decode_logout, encode_logout
+from xmppd.modules.last import decode_logout, encode_logout
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_DISCO_INFO
+from xmppd.xml.ns import NS_DISCO_INFO, NS_LAST
 
 
 def query(to: str | None = None, iq_id: str = "l1") -> str:

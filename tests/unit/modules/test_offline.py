@@ -15,11 +15,12 @@ from xmppd import hooks
 from xmppd.errors import StanzaError
 from xmppd.jid import JID
 from xmppd.modules.api import StanzaContext
-from xmppd.modules.offline import NS_DELAY, Offline, delay_stamp, should_store
+from xmppd.modules.offline import Offline, should_store
 from xmppd.routing.router import DROP, FilterVerdict
 from xmppd.storage.offline import OfflineMessage, OfflineStore
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_DISCO_INFO
+from xmppd.xml.ns import NS_DELAY, NS_DISCO_INFO
+from xmppd.xml.stanza import delay_stamp
 
 BOB = "bob@localhost/b"
 

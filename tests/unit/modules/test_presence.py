@@ -19,7 +19,7 @@ from tests.unit.modules.presence_helpers import (
 )
 from xmppd.jid import JID
 from xmppd.modules.presence import Presence
-from xmppd.modules.presence.stanzas import NS_PRE_APPROVAL
+from xmppd.xml.ns import NS_PRE_APPROVAL
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ from tests.helpers.harness import FakeSession
 from tests.unit.modules.presence_helpers import ALICE, BOB, CAROL, JULIET, World, make_world, presences
 from xmppd import hooks
 from xmppd.modules.presence import Presence
-from xmppd.modules.presence.stanzas import NS_DELAY
 from xmppd.routing.sessions import LocalSession
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_CLIENT
+from xmppd.xml.ns import NS_CLIENT, NS_DELAY
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from tests.helpers.harness import FakeSession, Harness
 from tests.helpers.xml import parse
 from tests.unit.modules.conftest import condition, only
 from xmppd import hooks
-from xmppd.modules.private import NS_PRIVATE
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_DISCO_INFO
+from xmppd.xml.ns import NS_DISCO_INFO, NS_PRIVATE
 from xmppd.xml.serializer import to_bytes
 
 PREFS = "<exodus xmlns='exodus:prefs'><defaultnick>Hamlet</defaultnick></exodus>"

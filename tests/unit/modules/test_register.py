@@ -19,9 +19,8 @@ from xmppd.modules.register import INSTRUCTIONS, AddressLimit, Register, answer_
 from xmppd.sasl.scram import derive_keys
 from xmppd.storage import open_storage
 from xmppd.storage.roster import RosterItem
-from xmppd.stream.c2s import NS_REGISTER
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_DISCO_INFO
+from xmppd.xml.ns import NS_DISCO_INFO, NS_REGISTER
 
 OPEN = Register.Config(allow_registration=True, max_registrations_per_address=2)
 

@@ -11,10 +11,10 @@ import pytest
 from tests.helpers.harness import FakeSession, Harness
 from tests.unit.modules.conftest import condition, only
 from xmppd import hooks
-from xmppd.modules.roster import NS_ROSTERVER, Roster
+from xmppd.modules.roster import Roster
 from xmppd.storage.roster import RosterItem, Subscription
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_ROSTER
+from xmppd.xml.ns import NS_ROSTER, NS_ROSTERVER
 
 ALICE = "alice@localhost"
 BOB = "bob@localhost"

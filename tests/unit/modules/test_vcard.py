@@ -12,10 +12,10 @@ from tests.helpers.harness import FakeSession, Harness
 from tests.helpers.xml import parse
 from tests.unit.modules.conftest import condition, only
 from xmppd import hooks
-from xmppd.modules.vcard import NS_VCARD, NS_VCARD_UPDATE, VCard, photo_hash
+from xmppd.modules.vcard import VCard, photo_hash
 from xmppd.storage.keyval import KeyValueStore
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_DISCO_INFO
+from xmppd.xml.ns import NS_DISCO_INFO, NS_VCARD, NS_VCARD_UPDATE
 from xmppd.xml.serializer import to_bytes
 
 IMAGE = bytes(range(256)) * 4

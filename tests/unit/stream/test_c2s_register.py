@@ -9,7 +9,7 @@ import pytest
 from tests.helpers.streams import HEADER, ClientEnd, establish, keys_for, open_stream
 from tests.helpers.xml import parse
 from xmppd.errors import StanzaError
-from xmppd.stream.c2s import NS_REGISTER, NS_REGISTER_FEATURE, C2SConfig, C2SStream
+from xmppd.stream.c2s import C2SConfig, C2SStream
 from xmppd.stream.events import (
     Authenticated,
     CredentialsNeeded,
@@ -20,7 +20,15 @@ from xmppd.stream.events import (
 )
 from xmppd.stream.state import C2SState
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_SASL, NS_STANZAS, NS_STREAM_ERRORS, NS_STREAMS, NS_TLS
+from xmppd.xml.ns import (
+    NS_REGISTER,
+    NS_REGISTER_FEATURE,
+    NS_SASL,
+    NS_STANZAS,
+    NS_STREAM_ERRORS,
+    NS_STREAMS,
+    NS_TLS,
+)
 from xmppd.xml.parser import StreamClose
 from xmppd.xml.stanza import error_reply, reply
 

@@ -27,7 +27,7 @@ from xmppd.config import option
 from xmppd.jid import JID
 from xmppd.modules.api import Module, Spec, StanzaContext, hook
 from xmppd.modules.presence.broadcast import Broadcaster
-from xmppd.modules.presence.stanzas import NS_PRE_APPROVAL, presence, readdressed
+from xmppd.modules.presence.stanzas import presence, readdressed
 from xmppd.modules.presence.states import (
     State,
     SubscriptionType,
@@ -40,6 +40,7 @@ from xmppd.modules.roster import Roster
 from xmppd.routing.sessions import LocalSession
 from xmppd.storage.roster import RosterItem
 from xmppd.xml.element import Element
+from xmppd.xml.ns import NS_PRE_APPROVAL
 from xmppd.xml.serializer import to_bytes
 
 

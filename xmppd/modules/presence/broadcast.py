@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from xmppd import hooks
 from xmppd.errors import JIDError
-from xmppd.jid import JID
+from xmppd.jid import JID, covers
 from xmppd.modules.presence.directed import DirectedPresence
-from xmppd.modules.presence.stanzas import addressed, last_unavailable, matches, presence
+from xmppd.modules.presence.stanzas import addressed, last_unavailable, presence
 from xmppd.modules.roster import Roster
 from xmppd.routing.router import StanzaContext
 from xmppd.routing.sessions import LocalSession
@@ -209,7 +209,7 @@ class Broadcaster:
             for session in sessions:
                 # Section 3.3: unavailable presence to the newly blocked who may see the user's presence, and
                 # to those a resource sent directed presence to (their promise ends here).
-                gone = self.directed.remove_matching(session.jid, functools.partial(matches, blocked))
+                gone = self.directed.remove_matching(session.jid, functools.partial(covers, blocked))
                 for target in [*_covered(blocked, subscribed), *gone]:
                     await self._unavailable(session, target)
         for text in event.unblocked:
@@ -231,4 +231,4 @@ def _covered(item: JID, contacts: list[JID]) -> list[JID]:
     one, when its bare JID is a contact."""
     if item.local is not None and item.resource is not None:
         return [item] if item.bare() in contacts else []
-    return [contact for contact in contacts if matches(item, contact)]
+    return [contact for contact in contacts if covers(item, contact)]

@@ -6,17 +6,12 @@ function returns a new element (children are shared where only attributes differ
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Final
-
 from xmppd.jid import JID
 from xmppd.xml.element import Element
-from xmppd.xml.ns import NS_CLIENT
+from xmppd.xml.ns import NS_CLIENT, NS_DELAY
+from xmppd.xml.stanza import delay_element
 
-# XEP-0203: Delayed Delivery (TODO: move to xmppd.xml.ns with the other namespace constants)
-NS_DELAY: Final = "urn:xmpp:delay"
 # RFC 6121 section 3.4: the stream feature that says the server supports subscription pre-approval.
-NS_PRE_APPROVAL: Final = "urn:xmpp:features:pre-approval"
 
 
 def presence(presence_type: str | None, from_: JID | str, to: JID | str, id_: str | None = None) -> Element:
@@ -44,12 +39,6 @@ def addressed(stanza: Element, to: JID | str) -> Element:
     return copy
 
 
-def delay_stamp(stamp: int) -> str:
-    """A XEP-0082 DateTime in UTC, to the millisecond, for ``stamp`` in nanoseconds since the epoch."""
-    when = datetime.fromtimestamp(stamp // 1_000_000_000, UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{stamp // 1_000_000 % 1000:03d}Z"
-
-
 def last_unavailable(
     user: JID, to: str, last: Element | None, stamp: int | None, probe_id: str | None
 ) -> Element:
@@ -65,19 +54,5 @@ def last_unavailable(
     for child in last.elements():
         if child.name != "delay" or child.ns != NS_DELAY:
             answer.append(child)
-    answer.add("delay", NS_DELAY, {"from": str(user), "stamp": delay_stamp(stamp)})
+    answer.append(delay_element(str(user), stamp))
     return answer
-
-
-def matches(item: JID, address: JID) -> bool:
-    """Whether a block-list ``item`` covers ``address`` (XEP-0191 section 6, XEP-0016's rules).
-
-    ``user@domain/resource`` covers only that address, ``user@domain`` every resource of it, ``domain/resource``
-    that resource at the domain (of any user, as the blocking module reads it), and ``domain`` the domain and
-    every address at it.
-    """
-    if item.local is not None:
-        return item == address if item.resource is not None else item == address.bare()
-    if item.domain != address.domain:
-        return False
-    return item.resource is None or item.resource == address.resource
