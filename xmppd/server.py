@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from xmppd import __version__
@@ -90,24 +90,30 @@ class Server:
         )
         loop = asyncio.get_running_loop()
 
-        def factory(direct_tls: bool) -> Connection:
+        def session_factory(direct_tls: bool) -> Callable[[Connection], ClientSession]:
+            # One per listener, shared by its connections (a closure per connection would cost each of them).
             def make_session(connection: Connection) -> ClientSession:
                 session = ClientSession(env, connection, direct_tls=direct_tls)
                 self.clients.add(session)
                 return session
 
-            return Connection(make_session, max_send_buffer=c2s.max_send_buffer)
+            return make_session
 
+        plain_session, direct_tls_session = session_factory(False), session_factory(True)
+        max_send_buffer = c2s.max_send_buffer
         for interface in c2s.interfaces:
             if c2s.port:
                 server = await loop.create_server(
-                    lambda: factory(False), interface, c2s.port, reuse_address=True
+                    lambda: Connection(plain_session, max_send_buffer=max_send_buffer),
+                    interface,
+                    c2s.port,
+                    reuse_address=True,
                 )
                 self._servers.append(server)
                 self.listeners.c2s.extend(_bound(server))
             if c2s.direct_tls_port:
                 server = await loop.create_server(
-                    lambda: factory(True),
+                    lambda: Connection(direct_tls_session, max_send_buffer=max_send_buffer),
                     interface,
                     c2s.direct_tls_port,
                     ssl=tls_context,
@@ -146,6 +152,9 @@ class Server:
 
     async def unload_hosts(self) -> None:
         """Unload every host's modules and wait for the routing under way (``storage`` stays open)."""
+        # First what is under way (the presence broadcasts of the sessions just closed), while the modules it
+        # needs are still there; then what unloading causes.
+        await self.router.drain()
         for host in self.hosts.values():
             await loader.unload_all(host)
         await self.router.drain()

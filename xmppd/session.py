@@ -12,8 +12,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from xmppd import hooks
@@ -53,6 +53,10 @@ log = logging.getLogger(__name__)
 # How long to wait for the client's closing tag after ours before closing the socket (RFC 6120 section 4.4).
 CLOSE_GRACE = 1.0
 
+# Seconds without input after which a session's parse state is freed (``C2SStream.hibernate``): most sessions are
+# idle most of the time, and a parser's buffers are most of what an idle session would otherwise hold.
+HIBERNATE_AFTER = 1.0
+
 Registrar = Callable[["Host", Element, str], Awaitable[Element]]
 """Answers an in-band registration IQ sent before authentication: ``(host, iq, client address) -> reply``
 (``xmppd.modules.register.answer_before_auth``)."""
@@ -76,6 +80,41 @@ class C2SEnvironment:
     on_close: Callable[[ClientSession], None]
     registrar: Registrar | None = None
     """Who answers ``RegistrationRequested`` (None: every such request is answered service-unavailable)."""
+    hibernation: Hibernation = field(default_factory=lambda: Hibernation(HIBERNATE_AFTER))
+
+
+class Hibernation:
+    """Puts the streams of sessions that went quiet to sleep (``ClientSession.hibernate``).
+
+    A session that receives bytes is awake; one timer for all of them (running only while any is) looks every
+    ``after`` seconds for those that received nothing since the last look, so a session sleeps between ``after``
+    and twice that after its last input.
+    """
+
+    __slots__ = ("_awake", "_timer", "after")
+
+    def __init__(self, after: float) -> None:
+        self.after = after
+        self._awake: set[ClientSession] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def woke(self, session: ClientSession) -> None:
+        self._awake.add(session)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.after, self._look)
+
+    def forget(self, session: ClientSession) -> None:
+        self._awake.discard(session)
+
+    def _look(self) -> None:
+        self._timer = None
+        quiet_since = time.monotonic() - self.after
+        awake = self._awake
+        for session in [session for session in awake if session.last_activity <= quiet_since]:
+            if session.hibernate():
+                awake.discard(session)
+        if awake:
+            self._timer = asyncio.get_running_loop().call_later(self.after, self._look)
 
 
 class ClientSession:
@@ -92,10 +131,10 @@ class ClientSession:
         self.bound = False
         self.last_activity = time.monotonic()
         self.log = SessionLogger(log, f"c2s{id(self) & 0xFFFFFF:06x}")
-        bindings: dict[str, bytes] = {}
+        bindings: Mapping[str, bytes] = {}
         ssl_object = connection.ssl_object
         if direct_tls and ssl_object is not None:
-            bindings = tls.channel_bindings(ssl_object, env.certificate_der)
+            bindings = tls.ChannelBindings(ssl_object, env.certificate_der)
         self.stream = C2SStream(env.stream_config, secured=direct_tls, channel_bindings=bindings)
         self._busy = False
         self._inbox: list[bytes] = []
@@ -104,6 +143,7 @@ class ClientSession:
         self._auth_timer: asyncio.TimerHandle | None = loop.call_later(env.auth_timeout, self._auth_timed_out)
         self._close_timer: asyncio.TimerHandle | None = None
         self._ended = False
+        self._awake = False
         self.log.debug("connection from %s%s", connection.peer, " (direct TLS)" if direct_tls else "")
 
     def __repr__(self) -> str:
@@ -127,6 +167,9 @@ class ClientSession:
     def data_received(self, data: bytes) -> None:
         now = time.monotonic()
         self.last_activity = now
+        if not self._awake:
+            self._awake = True
+            self.env.hibernation.woke(self)
         if self._busy:
             self._inbox.append(data)
             self.connection.pause_reading()
@@ -140,6 +183,17 @@ class ClientSession:
 
     def eof_received(self) -> None:
         self._handle(self.stream.receive_eof())
+
+    def hibernate(self) -> bool:
+        """The client went quiet: free what its stream holds only for input (see ``Hibernation``).
+
+        False when the session is still busy with earlier input: ask again later.
+        """
+        if self._busy:
+            return False
+        self._awake = False
+        self.stream.hibernate()
+        return True
 
     def connection_lost(self) -> None:
         self._end()
@@ -169,7 +223,9 @@ class ClientSession:
                 self._bound()
             elif isinstance(event, StreamClosed):
                 self._stream_closed(event)
-        self._after_output()
+        if self.stream.has_data_to_send:
+            # (Stanzas routed to other sessions are their output: a client that only sends needs no flush.)
+            self._after_output()
 
     def _after_output(self) -> None:
         connection = self.connection
@@ -220,7 +276,7 @@ class ClientSession:
         ssl_object = await self.connection.start_tls(context)
         if ssl_object is None:
             return []  # the handshake failed; the connection is gone
-        return self.stream.tls_established(tls.channel_bindings(ssl_object, self.env.certificate_der))
+        return self.stream.tls_established(tls.ChannelBindings(ssl_object, self.env.certificate_der))
 
     def _throttle_keys(self, username: str | None) -> tuple[str, ...]:
         host = self.stream.host or ""
@@ -352,6 +408,7 @@ class ClientSession:
         if self._ended:
             return
         self._ended = True
+        self.env.hibernation.forget(self)
         for timer in (self._auth_timer, self._close_timer):
             if timer is not None:
                 timer.cancel()

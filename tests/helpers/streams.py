@@ -75,9 +75,9 @@ class ClientEnd:
         return items
 
 
-def open_stream(end: ClientEnd, host: str = "localhost") -> Element:
-    """Send a header; returns the features the server offered."""
-    end.send(HEADER.format(host=host))
+def open_stream(end: ClientEnd, host: str = "localhost", header: str = HEADER) -> Element:
+    """Send a header (``header`` with the host filled in); returns the features the server offered."""
+    end.send(header.format(host=host))
     assert isinstance(end.received[0], StreamOpen), end.received
     features = end.elements()[-1]
     end.received.clear()
@@ -91,11 +91,12 @@ def establish(
     host: str = "localhost",
     password: str = "secret",
     config: C2SConfig | None = None,
+    header: str = HEADER,
 ) -> ClientEnd:
     """A stream negotiated up to ESTABLISHED for ``username@host/resource`` (PLAIN on a secured stream)."""
     stream = C2SStream(config or C2SConfig(hosts=frozenset({host})), secured=True)
     end = ClientEnd(stream)
-    open_stream(end, host)
+    open_stream(end, host, header)
     token = base64.b64encode(f"\0{username}\0{password}".encode()).decode()
     events = end.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
     assert isinstance(events[-1], CredentialsNeeded), events
@@ -105,7 +106,7 @@ def establish(
     assert any(isinstance(e, Authenticated) for e in events), events
     end.restart()
     end.received.clear()
-    open_stream(end, host)
+    open_stream(end, host, header)
     body = f"<resource>{resource}</resource>" if resource else ""
     events = end.send(
         f"<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>{body}</bind></iq>"

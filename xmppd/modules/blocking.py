@@ -88,6 +88,8 @@ class Blocking(Module):
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # Bumped when an account's list is deleted: a storage read that started before is not cached.
         self._epoch = 0
+        # The storage reads under way, one per user however many stanzas wait for it.
+        self._reads: dict[str, asyncio.Future[frozenset[JID]]] = {}
         # bare JID -> resource -> the session that requested the block list (XEP-0191 section 3.2).
         self._interested: dict[JID, dict[str, LocalSession]] = {}
         self._push_ids = itertools.count(1)
@@ -155,10 +157,29 @@ class Blocking(Module):
         return lock
 
     async def _load(self, username: str) -> frozenset[JID]:
-        """The user's list: from the cache, else from storage."""
+        """The user's list: from the cache, else from storage.
+
+        Stanzas that arrive while the list is being read wait for that one read: a burst of messages from a user
+        who just logged in costs one query, not one each.
+        """
         cached = self._cache.get(username)
         if cached is not None:
             return cached
+        read = self._reads.get(username)
+        if read is None:
+            read = self._reads[username] = asyncio.ensure_future(self._read(username))
+            read.add_done_callback(lambda done: self._read_done(username, done))
+        # Shielded: a waiter that is cancelled does not cancel the read the others wait for.
+        return await asyncio.shield(read)
+
+    def _read_done(self, username: str, read: asyncio.Future[frozenset[JID]]) -> None:
+        if self._reads.get(username) is read:
+            del self._reads[username]
+        if not read.cancelled():
+            read.exception()  # retrieved: the waiters got it (a read nobody awaits any more logs nothing)
+
+    async def _read(self, username: str) -> frozenset[JID]:
+        """Read the user's list from storage, and cache it when it may be kept."""
         epoch = self._epoch
         blocked: set[JID] = set()
         for key in await self.host.storage.keyval.keys(self.host.name, username, STORE):
@@ -228,11 +249,15 @@ class Blocking(Module):
     def _filter(
         self, context: StanzaContext, user: JID, other: JID, *, inbound: bool
     ) -> FilterVerdict | Awaitable[FilterVerdict]:
-        # Section 5: one of the user's resources is never blocked from another. Nor is the user's own server
-        # (blocking its domain blocks its users): without it no service discovery or ping would work.
-        if user.local is None or other.bare() == user.bare() or other == self.host.jid:
+        if user.local is None:
             return None
         blocked = self._cache.get(user.local)
+        if blocked is not None and not blocked:
+            return None  # the list is known to be empty (the common case): nothing to look at
+        # Section 5: one of the user's resources is never blocked from another. Nor is the user's own server
+        # (blocking its domain blocks its users): without it no service discovery or ping would work.
+        if other.bare() == user.bare() or other == self.host.jid:
+            return None
         if blocked is None:
             return self._decide_later(user.local, context, other, inbound)
         return self._verdict(blocked, context, other, inbound)

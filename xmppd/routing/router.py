@@ -13,7 +13,9 @@ Stanza filters let modules veto a stanza without deciding where it goes (XEP-019
 sessions send, and what the server sends on an account's behalf, such as presence broadcasts); its
 ``filters_in`` see every stanza addressed to one of its accounts, before the delivery rules run. A filter
 returns None (go on), ``DROP`` (silently ignored) or a ``StanzaError`` (bounced), or an awaitable of one of those
-when it must look something up first; routing then goes on when the answer is there.
+when it must look something up first; routing then goes on when the answer is there. Meanwhile what the same
+session sends next waits behind that stanza (and likewise behind a presence the ``PRESENCE_OUT`` hook handles), so
+that a session's stanzas keep their order (RFC 6120 section 10.1).
 """
 
 from __future__ import annotations
@@ -68,13 +70,16 @@ _last_stamp = 0
 def _next_stamp() -> int:
     """Nanoseconds since the epoch, strictly increasing within this process."""
     global _last_stamp
-    _last_stamp = max(time.time_ns(), _last_stamp + 1)
+    now = time.time_ns()
+    _last_stamp = now if now > _last_stamp else _last_stamp + 1
     return _last_stamp
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, unlike the other records: one is built for nearly every routed stanza, and a frozen dataclass
+# pays an object.__setattr__ per field (five times the cost). Hooks and filters only read it.
+@dataclass(slots=True)
 class StanzaContext:
-    """A message or presence handed to a hook or filter."""
+    """A message or presence handed to a hook or filter (read-only by convention)."""
 
     stanza: Element
     sender: JID
@@ -108,12 +113,19 @@ class Router:
         self.sessions = sessions
         self.remote: RemoteRoute | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # id(session) -> what it sent while one of its stanzas waited for a filter's answer.
+        self._holds: dict[int, _Hold] = {}
 
     # -- entry point -----------------------------------------------------------------------------------------
 
     def route(self, stanza: Element, origin: LocalSession | None = None) -> None:
         """Route ``stanza``; ``origin`` is the local session it came from (its ``from`` is already stamped)."""
         if origin is not None:
+            if self._holds:
+                hold = self._holds.get(id(origin))
+                if hold is not None:
+                    hold.backlog.append(stanza)  # behind a stanza that waits for a filter's answer
+                    return
             try:
                 check_stanza(stanza)
             except StanzaError as error:
@@ -164,30 +176,39 @@ class Router:
 
     def _outbound(self, context: StanzaContext) -> None:
         """A stanza from a local account that its host's filters let through."""
+        session = context.session
         if (
-            context.session is not None
+            session is not None
             and context.stanza.name == "presence"
             and context.host.hooks.has_handlers(hooks.PRESENCE_OUT)
         ):
 
             async def run() -> None:
-                if await context.host.hooks.fire(hooks.PRESENCE_OUT, context) is not hooks.HANDLED:
-                    self._dispatch(context.stanza, context.to, context.session)
+                try:
+                    if await context.host.hooks.fire(hooks.PRESENCE_OUT, context) is not hooks.HANDLED:
+                        self._dispatch(context.stanza, context.to, session, context)
+                finally:
+                    self._release(session)
 
             self.spawn(run())
+            self._hold(session)  # what the session sends next waits for the hook, as behind a filter
             return
-        self._dispatch(context.stanza, context.to, context.session)
+        self._dispatch(context.stanza, context.to, context.session, context)
 
-    def _dispatch(self, stanza: Element, jid: JID, origin: LocalSession | None) -> None:
+    def _dispatch(
+        self, stanza: Element, jid: JID, origin: LocalSession | None, context: StanzaContext | None = None
+    ) -> None:
+        """Deliver by the addressee's kind; ``context`` is the one the sender's filters saw, if any (reused by the
+        addressee's filters when both accounts are on the same host: it describes the same stanza)."""
         host = self.hosts.get(jid.domain)
         if host is None:
             self._to_remote(stanza, jid)
         elif jid.local is None:
             self._to_host(host, stanza, jid, origin)
         elif jid.resource is None:
-            self._to_bare(host, stanza, jid, origin)
+            self._to_bare(host, stanza, jid, origin, context=context)
         else:
-            self._to_full(host, stanza, jid, origin)
+            self._to_full(host, stanza, jid, origin, context=context)
 
     def bounce(self, stanza: Element, error: StanzaError, *, from_: str | None = None) -> None:
         """Answer ``stanza`` with an error, unless it is itself an error or an iq result (RFC 6120 8.3.1)."""
@@ -308,10 +329,17 @@ class Router:
     # -- a local account's bare JID (RFC 6121 section 8.5.2) -------------------------------------------------
 
     def _to_bare(
-        self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None, filtered: bool = False
+        self,
+        host: Host,
+        stanza: Element,
+        jid: JID,
+        origin: LocalSession | None,
+        filtered: bool = False,
+        *,
+        context: StanzaContext | None = None,
     ) -> None:
         if not filtered and host.filters_in:
-            context = _context(stanza, jid, host, origin)
+            context = _context(stanza, jid, host, origin, context)
             if context is not None and not self._passes(
                 host.filters_in, context, self._to_bare, host, stanza, jid, origin, True
             ):
@@ -344,7 +372,7 @@ class Router:
             return
         # 8.5.2.2.1: no available resource (or only negative priorities): offline storage or an error.
         # The context (and its stamp, the order of arrival) is taken now, before anything waits.
-        self.spawn(self._message_offline(host, stanza, jid, _context(stanza, jid, host, origin)))
+        self.spawn(self._message_offline(host, stanza, jid, _context(stanza, jid, host, origin, context)))
 
     async def _message_offline(
         self, host: Host, stanza: Element, jid: JID, context: StanzaContext | None
@@ -387,10 +415,17 @@ class Router:
     # -- a full JID (RFC 6121 section 8.5.3) -----------------------------------------------------------------
 
     def _to_full(
-        self, host: Host, stanza: Element, jid: JID, origin: LocalSession | None, filtered: bool = False
+        self,
+        host: Host,
+        stanza: Element,
+        jid: JID,
+        origin: LocalSession | None,
+        filtered: bool = False,
+        *,
+        context: StanzaContext | None = None,
     ) -> None:
         if not filtered and host.filters_in:
-            context = _context(stanza, jid, host, origin)
+            context = _context(stanza, jid, host, origin, context)
             if context is not None and not self._passes(
                 host.filters_in, context, self._to_full, host, stanza, jid, origin, True
             ):
@@ -443,16 +478,20 @@ class Router:
         False when a filter dropped or bounced the stanza, or must wait for an answer: then ``resume(*args)`` is
         called once every filter has let the stanza through.
         """
-        for index, check in enumerate(filters):
+        for check in filters:
             verdict = check(context)
-            if verdict is None:
-                continue
-            if inspect.isawaitable(verdict):
-                self.spawn(self._filters_async(verdict, filters[index + 1 :], context, resume, args))
-            else:
-                self._refuse(context, verdict)
-            return False
-        return True
+            if verdict is not None:
+                break
+        else:
+            return True
+        if inspect.isawaitable(verdict):
+            rest = filters[filters.index(check) + 1 :]
+            self.spawn(self._filters_async(verdict, rest, context, resume, args))
+            if context.session is not None:
+                self._hold(context.session)
+        else:
+            self._refuse(context, verdict)
+        return False
 
     async def _filters_async(
         self,
@@ -462,17 +501,43 @@ class Router:
         resume: Callable[..., None],
         args: tuple[Any, ...],
     ) -> None:
-        verdict = await pending
-        if verdict is not None:
-            self._refuse(context, verdict)
-            return
-        for check in rest:
-            answer = check(context)
-            verdict = await answer if inspect.isawaitable(answer) else answer
+        try:
+            verdict = await pending
             if verdict is not None:
                 self._refuse(context, verdict)
                 return
-        resume(*args)
+            for check in rest:
+                answer = check(context)
+                verdict = await answer if inspect.isawaitable(answer) else answer
+                if verdict is not None:
+                    self._refuse(context, verdict)
+                    return
+            resume(*args)
+        finally:
+            if context.session is not None:
+                self._release(context.session)
+
+    def _hold(self, session: LocalSession) -> None:
+        """One more of ``session``'s stanzas waits for a filter: what it sends next waits behind it."""
+        hold = self._holds.get(id(session))
+        if hold is None:
+            hold = self._holds[id(session)] = _Hold(session)
+        hold.count += 1
+
+    def _release(self, session: LocalSession) -> None:
+        """A stanza of ``session`` is through its filters: once none waits, route what queued behind, in order."""
+        hold = self._holds[id(session)]
+        hold.count -= 1
+        if hold.count:
+            return
+        del self._holds[id(session)]
+        backlog = hold.backlog
+        for index, stanza in enumerate(backlog):
+            self.route(stanza, session)
+            again = self._holds.get(id(session))
+            if again is not None:
+                again.backlog.extend(backlog[index + 1 :])  # this one waits now: the rest behind it again
+                return
 
     def _refuse(self, context: StanzaContext, verdict: StanzaError | _Drop) -> None:
         if not isinstance(verdict, StanzaError):
@@ -528,7 +593,24 @@ class Router:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-def _context(stanza: Element, to: JID, host: Host, origin: LocalSession | None) -> StanzaContext | None:
+class _Hold:
+    """The stanzas a session sent while ``count`` of its earlier ones waited for filters."""
+
+    __slots__ = ("backlog", "count", "session")
+
+    def __init__(self, session: LocalSession) -> None:
+        self.session = session  # kept alive with its id in use
+        self.count = 0
+        self.backlog: list[Element] = []
+
+
+def _context(
+    stanza: Element, to: JID, host: Host, origin: LocalSession | None, known: StanzaContext | None = None
+) -> StanzaContext | None:
+    """The context of ``stanza`` for ``to`` at ``host``: ``known`` when it is that one already (the sender's
+    filters saw it), else a new one, or None when the stanza has no valid ``from``."""
+    if known is not None and known.to is to and known.host is host:
+        return known
     sender_text = stanza.attrs.get("from")
     if sender_text is None:
         return None

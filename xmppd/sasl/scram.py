@@ -222,7 +222,8 @@ class SCRAMMechanism(ServerMechanism):
         """
         if fake_iterations < 1:
             raise ValueError("the iteration count must be at least 1")
-        self._channel_bindings = dict(channel_bindings)
+        # Kept as given: a connection may compute a binding's data only when a client asks for that binding.
+        self._channel_bindings = channel_bindings
         self._nonce_factory = nonce_factory or _default_nonce
         self._server_secret = server_secret if server_secret is not None else _PROCESS_SECRET
         self._fake_iterations = fake_iterations
@@ -321,10 +322,11 @@ class SCRAMMechanism(ServerMechanism):
             cb_name = flag[2:]
             if _CB_NAME.fullmatch(cb_name) is None:
                 raise _malformed("bad channel binding name")
-            if cb_name not in self._channel_bindings:
+            cb_data = self._channel_bindings.get(cb_name)
+            if cb_data is None:
                 # RFC 5802 section 7 (e=unsupported-channel-binding-type): only the types this connection has.
                 raise SASLFailure("not-authorized", "unsupported channel binding type")
-            self._cb_data = self._channel_bindings[cb_name]
+            self._cb_data = cb_data
         elif flag in ("n", "y"):
             if self.plus:
                 # RFC 5802 section 6: a client using a -PLUS mechanism MUST send "p".

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -58,10 +57,24 @@ from xmppd.xml.ns import (
     NS_TLS,
 )
 from xmppd.xml.parser import DEFAULT_MAX_STANZA_SIZE, ParseEvent, StreamOpen, StreamParser
-from xmppd.xml.serializer import STREAM_FOOTER, serialize, stream_header
+from xmppd.xml.serializer import STREAM_FOOTER, escape_attr, serialize, stream_header
 from xmppd.xml.stanza import STANZA_NAMES, check_stanza, error_reply, reply, stream_error_element
 
 _PREFIXES = {NS_STREAMS: "stream"}
+
+# States in which parsed input waits: for an answer from outside (credentials, registration, binding, the TLS
+# handshake), or for nothing (the stream is closed).
+_PAUSED = (
+    C2SState.SASL_WAITING,
+    C2SState.REGISTER_WAITING,
+    C2SState.BIND_WAITING,
+    C2SState.CLOSED,
+    C2SState.TLS_STARTING,
+)
+
+# The start of each stanza's start tag as a client writes it in the default namespace, where the server's 'from'
+# goes into a stanza it forwards as it came (``Element.source``).
+_OPEN_TAGS = {name: b"<" + name.encode() for name in STANZA_NAMES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +101,11 @@ class C2SConfig:
     registration_hosts: frozenset[str] = frozenset()
     """The domains where anyone may register an account in-band before authenticating (XEP-0077 section 3.1);
     offered and accepted over TLS only. Elsewhere a registration IQ before authentication is not-authorized."""
+    features_cache: dict[tuple[object, ...], tuple[bytes, tuple[str, ...]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """The serialized feature lists (and SASL mechanisms) offered so far, by what they depend on: a few lists go
+    to every client, each serialized once (filled by the streams)."""
 
 
 class C2SStream:
@@ -104,18 +122,18 @@ class C2SStream:
         self.config = config
         self.state = C2SState.HEADER
         self.secured = secured
-        self.channel_bindings: dict[str, bytes] = dict(channel_bindings or {})
+        self.channel_bindings: Mapping[str, bytes] = channel_bindings or {}
         self.host: str | None = None
         self.jid: JID | None = None
         self.authenticated_as: JID | None = None
         self.lang = "en"
         self._stream_id_factory = stream_id_factory
         self._parser = StreamParser(max_stanza_size=config.max_stanza_size)
-        self._pending: deque[ParseEvent] = deque()
+        self._pending: list[ParseEvent] = []  # (a list: an empty deque holds a 64-slot block per session)
         self._out: list[bytes] = []
         self._header_sent = False
         self._mechanism: ServerMechanism | None = None
-        self._offered_mechanisms: list[str] = []
+        self._offered_mechanisms: tuple[str, ...] = ()
         self._sasl_username: str | None = None
         self._auth_failures = 0
         self._registration_type: str | None = None
@@ -124,6 +142,9 @@ class C2SStream:
         self._bind_id: str | None = None
         self._jid_str = ""
         self._bare_str = ""
+        self._plain_context = False
+        """Whether the client's stream header declared no namespace but the defaults (``Element.source``)."""
+        self._from_attr = b""
 
     # -- output ----------------------------------------------------------------------------------------------
 
@@ -135,9 +156,19 @@ class C2SStream:
         self._out.clear()
         return data
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether ``data_to_send()`` would return anything."""
+        return bool(self._out)
+
     def send(self, element: Element) -> None:
         """Queue a stanza (or any top-level element) for the client; ignored once the stream is closed."""
         if self.state is C2SState.CLOSED:
+            return
+        source = element.source
+        if source is not None:
+            # A stanza a client sent, unchanged but for the server's 'from': its bytes mean the same here.
+            self._out.append(source)
             return
         self._out.append(serialize(element, NS_CLIENT, _PREFIXES).encode())
 
@@ -150,6 +181,17 @@ class C2SStream:
         """A white space keepalive (RFC 6120 section 4.6.1)."""
         if self.state is not C2SState.CLOSED:
             self._out.append(b" ")
+
+    def hibernate(self) -> bool:
+        """Free what an idle stream needs only once more bytes come (the parser's state); True when freed.
+
+        For a driver to call when the client has gone quiet: nothing changes for the client, whose next bytes are
+        parsed as if nothing had happened. False where the stream is in the middle of something (input pending, a
+        stanza or tag half received).
+        """
+        if self._pending or self.state is C2SState.CLOSED:
+            return False
+        return self._parser.hibernate()
 
     @property
     def is_established(self) -> bool:
@@ -188,7 +230,7 @@ class C2SStream:
         if self.state is not C2SState.TLS_STARTING:
             raise RuntimeError("tls_established() outside of STARTTLS")
         self.secured = True
-        self.channel_bindings = dict(channel_bindings or {})
+        self.channel_bindings = channel_bindings or {}
         self._restart()
         return []
 
@@ -236,9 +278,15 @@ class C2SStream:
         payload.add("jid", text=str(jid))
         self.send(Element("iq", NS_CLIENT, {"type": "result", "id": self._bind_id}, [payload]))
         self._bind_id = None
+        # Negotiation is over: what only it needed goes (a session is long-lived, its negotiation is not).
+        self.channel_bindings = {}
+        self._offered_mechanisms = ()
         self.jid = jid
         self._jid_str = str(jid)
         self._bare_str = str(jid.bare())
+        self._from_attr = b" from='" + escape_attr(self._jid_str).encode() + b"'"
+        # Stanzas keep their bytes for forwarding where those mean the same in every client stream.
+        self._parser.keep_source = self._plain_context
         self.state = C2SState.ESTABLISHED
         return [ResourceBound(jid), *self._process()]
 
@@ -273,16 +321,13 @@ class C2SStream:
         events: list[Event] = []
         pending = self._pending
         try:
-            while pending and self.state not in (
-                C2SState.SASL_WAITING,
-                C2SState.REGISTER_WAITING,
-                C2SState.BIND_WAITING,
-                C2SState.CLOSED,
-                C2SState.TLS_STARTING,
-            ):
-                item = pending.popleft()
+            while pending:
+                state = self.state
+                if state is not C2SState.ESTABLISHED and state in _PAUSED:
+                    break
+                item = pending.pop(0)
                 if isinstance(item, Element):
-                    if self.state is C2SState.ESTABLISHED:
+                    if state is C2SState.ESTABLISHED:
                         self._stanza(item, events)
                     else:
                         self._negotiation_element(item, events)
@@ -349,6 +394,10 @@ class C2SStream:
             )
         host = self._host_from(header.attrs.get("to"))
         self.host = host
+        declared = header.declared
+        self._plain_context = (
+            declared.keys() <= {"", "stream"} and declared.get("stream", NS_STREAMS) == NS_STREAMS
+        )
         peer = header.attrs.get("from")
         lang = header.attrs.get("{http://www.w3.org/XML/1998/namespace}lang")
         if lang:
@@ -359,7 +408,7 @@ class C2SStream:
             # RFC 6120 section 4.7.5: we speak 1.0 only; a peer without a version attribute predates it.
             raise StreamError("unsupported-version", "XMPP 1.0 is required")
         self.state = C2SState.NEGOTIATING
-        self._out.append(serialize(self._features(), NS_CLIENT, _PREFIXES).encode())
+        self._out.append(self._features_bytes())
         events.append(StreamOpened(host))
 
     def _host_from(self, to: str | None) -> str:
@@ -370,29 +419,50 @@ class C2SStream:
             if len(hosts) == 1:
                 return _first(hosts)
             raise StreamError("host-unknown", "the stream header names no host")
-        try:
-            host = prep_domainpart(to)
-        except JIDError:
-            raise StreamError("host-unknown", "not a domain served here") from None
+        if to in hosts:
+            host = to  # a served domain as configured is prepared already
+        else:
+            try:
+                host = prep_domainpart(to)
+            except JIDError:
+                raise StreamError("host-unknown", "not a domain served here") from None
         if host not in hosts or (self.host is not None and host != self.host):
             # RFC 6120 section 4.9.3.6
             self.host = None
             raise StreamError("host-unknown", "not a domain served here")
         return host
 
+    def _features_bytes(self) -> bytes:
+        if self.authenticated_as is None:
+            key: tuple[object, ...] = (self.secured, *self.channel_bindings, self._registration_open())
+        else:
+            key = ()
+        cache = self.config.features_cache
+        cached = cache.get(key)
+        if cached is None:
+            features = serialize(self._features(), NS_CLIENT, _PREFIXES).encode()
+            cached = (features, self._offered_mechanisms)
+            if len(cache) < 64:
+                cache[key] = cached
+        self._offered_mechanisms = cached[1]
+        return cached[0]
+
     def _features(self) -> Element:
         features = Element("features", NS_STREAMS)
         config = self.config
         if self.authenticated_as is None:
+            self._offered_mechanisms = ()
             if not self.secured and config.tls_available:
                 starttls = features.add("starttls", NS_TLS)
                 if config.tls_required:
                     starttls.add("required")
                     return features  # RFC 6120 section 5.3.1: nothing else before TLS
-            self._offered_mechanisms = available_mechanisms(
-                tls=self.secured,
-                channel_bindings=self.channel_bindings,
-                plain_allowed=config.plain_allowed,
+            self._offered_mechanisms = tuple(
+                available_mechanisms(
+                    tls=self.secured,
+                    channel_bindings=self.channel_bindings,
+                    plain_allowed=config.plain_allowed,
+                )
             )
             mechanisms = features.add("mechanisms", NS_SASL)
             for name in self._offered_mechanisms:
@@ -636,6 +706,8 @@ class C2SStream:
                 raise StreamError("invalid-from", "the from address is not yours")
         # RFC 6120 section 8.1.2.1: the server stamps the client's full JID.
         attrs["from"] = self._jid_str
+        if stanza.source is not None and sender != self._jid_str:
+            stanza.source = self._stamped_source(stanza.source, stanza.name) if sender is None else None
         if stanza.name == "iq" and attrs.get("type") == "set" and "to" not in attrs:
             payload = stanza.find()
             if payload is not None and payload.ns == NS_SESSION and payload.name == "session":
@@ -643,6 +715,14 @@ class C2SStream:
                 self.send(reply(stanza))
                 return
         events.append(StanzaReceived(stanza))
+
+    def _stamped_source(self, source: bytes, name: str) -> bytes | None:
+        """``source`` with the stamped 'from' added to its start tag; None when the tag is not the plain one."""
+        open_tag = _OPEN_TAGS[name]
+        end = len(open_tag)
+        if not source.startswith(open_tag) or source[end] not in b" \t\r\n/>":
+            return None  # a prefixed name, as in <c:message xmlns:c='jabber:client'>
+        return source[:end] + self._from_attr + source[end:]
 
 
 class _Bad:

@@ -33,6 +33,18 @@ class Handler(Protocol):
 class Connection(asyncio.Protocol):
     """One TCP (or TLS) connection."""
 
+    __slots__ = (
+        "_closed",
+        "_flush_scheduled",
+        "_handler_factory",
+        "_reading_paused",
+        "_upgrading",
+        "handler",
+        "max_send_buffer",
+        "peer",
+        "transport",
+    )
+
     def __init__(self, handler_factory: Callable[[Connection], Handler], *, max_send_buffer: int) -> None:
         self._handler_factory = handler_factory
         self.handler: Handler | None = None

@@ -43,7 +43,7 @@ import ssl
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -198,15 +198,18 @@ def load_cert_der(cert_path: Path) -> bytes:
 def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
     """A TLS server context for client connections (STARTTLS and XEP-0368 direct TLS).
 
-    TLS 1.2 at least, OpenSSL's and Python's secure default ciphers, no compression, no renegotiation. ALPN
-    ``xmpp-client`` is selected when the client offers it; a client offering no ALPN, or only other protocols,
-    still completes the handshake. Raises ``ConfigError`` when the certificate chain or key cannot be loaded,
-    including an encrypted key (the server never prompts for a passphrase).
+    TLS 1.2 at least, OpenSSL's and Python's secure default ciphers, no compression, no renegotiation, one TLS 1.3
+    session ticket per handshake. ALPN ``xmpp-client`` is selected when the client offers it; a client offering no
+    ALPN, or only other protocols, still completes the handshake. Raises ``ConfigError`` when the certificate
+    chain or key cannot be loaded, including an encrypted key (the server never prompts for a passphrase).
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
     context.set_alpn_protocols([ALPN_XMPP_CLIENT])
+    # TLS 1.3 session tickets: OpenSSL sends two per handshake, for clients that open connections in parallel; an
+    # XMPP client keeps one, so one ticket still lets it resume, and each one less saves its encryption per login.
+    context.num_tickets = 1
     try:
         context.load_cert_chain(cert_path, key_path, password=_refuse_passphrase)
     except ssl.SSLError as exc:
@@ -242,6 +245,49 @@ def channel_bindings(ssl_object: ssl.SSLObject | ssl.SSLSocket, cert_der: bytes)
     except ValueError as exc:
         log.debug("no tls-server-end-point: %s", exc)
     return bindings
+
+
+class ChannelBindings(Mapping[str, bytes]):
+    """``channel_bindings()`` of one connection, with ``tls-exporter``'s data computed when first looked up.
+
+    The types are known at once (they are advertised in the stream features); the exporter's data are needed only
+    by a client that picks a -PLUS mechanism with it, so the others do not pay for it. A type whose data turn out
+    to be unavailable (the exporter failing on this connection) is then missing: ``get`` gives None.
+    """
+
+    __slots__ = ("_ssl_object", "_values")
+
+    def __init__(self, ssl_object: ssl.SSLObject | ssl.SSLSocket, cert_der: bytes) -> None:
+        self._ssl_object: ssl.SSLObject | ssl.SSLSocket | None = None
+        values: dict[str, bytes | None] = {}
+        if ssl_object.version() == "TLSv1.3" and tls_exporter_supported():
+            values["tls-exporter"] = None  # computed on first lookup
+            self._ssl_object = ssl_object
+        try:
+            values["tls-server-end-point"] = server_end_point(cert_der)
+        except ValueError as exc:
+            log.debug("no tls-server-end-point: %s", exc)
+        self._values = values
+
+    def __getitem__(self, name: str) -> bytes:
+        value = self._values[name]
+        if value is None:
+            ssl_object, self._ssl_object = self._ssl_object, None
+            value = tls_exporter(ssl_object) if ssl_object is not None else None
+            if value is None:
+                del self._values[name]
+                raise KeyError(name)
+            self._values[name] = value
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values  # without computing it (Mapping's own would)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 @lru_cache(maxsize=16)

@@ -8,6 +8,9 @@ Attribute keys are the local name for attributes in no namespace (``"to"``) and 
 writes them where the namespaces change.
 
 The type is deliberately small and slotted: it is on the hot path (one per stanza and per child).
+
+``source`` lets a stanza a client sent be forwarded to another client as the bytes it came in, without
+serializing it again: see ``Element.source``.
 """
 
 from __future__ import annotations
@@ -23,12 +26,20 @@ XML_LANG = "{" + NS_XML + "}lang"
 class Element:
     """A namespaced XML element with attributes and mixed content."""
 
-    __slots__ = ("attrs", "children", "name", "ns")
+    __slots__ = ("attrs", "children", "name", "ns", "source")
 
     name: str
     ns: str
     attrs: dict[str, str]
     children: list[Element | str]
+    source: bytes | None
+    """This element serialized as a top-level element of a client stream (default namespace ``jabber:client``,
+    the prefix ``stream`` for the streams namespace, no other), when that is known without serializing: a stanza
+    a client sent keeps the bytes it was read from, with the ``from`` the server stamped (``xmppd.stream.c2s``).
+    None otherwise. It is true only as long as the element and what it contains are unchanged: the methods here
+    set it to None on the element they change (not on its parent), so code that changes a received stanza, its
+    ``attrs`` or anything inside it must set it to None too; better, it changes a copy, which has none. Not part
+    of equality."""
 
     def __init__(
         self,
@@ -43,8 +54,21 @@ class Element:
         self.ns = ns
         self.attrs = dict(attrs) if attrs else {}
         self.children = children if children is not None else []
+        self.source = None
         if text:
             self.children.append(text)
+
+    @classmethod
+    def adopting(cls, name: str, ns: str, attrs: dict[str, str]) -> Element:
+        """An element without children that takes ``attrs`` as its own (no copy): for the parser, which has a new
+        dict for every element."""
+        element = cls.__new__(cls)
+        element.name = name
+        element.ns = ns
+        element.attrs = attrs
+        element.children = []
+        element.source = None
+        return element
 
     # -- attributes -------------------------------------------------------------------------------------------
 
@@ -54,6 +78,7 @@ class Element:
 
     def set(self, key: str, value: str | None) -> None:
         """Set attribute ``key``; ``None`` removes it."""
+        self.source = None
         if value is None:
             self.attrs.pop(key, None)
         else:
@@ -63,6 +88,7 @@ class Element:
 
     def append(self, child: Element | str) -> None:
         """Append a child element or a text chunk."""
+        self.source = None
         self.children.append(child)
 
     def add(
@@ -74,6 +100,7 @@ class Element:
     ) -> Element:
         """Create a child element (in this element's namespace unless ``ns`` is given), append it, return it."""
         child = Element(name, self.ns if ns is None else ns, attrs, text=text)
+        self.source = None
         self.children.append(child)
         return child
 
@@ -112,6 +139,7 @@ class Element:
         for index, existing in enumerate(self.children):
             if existing is child:
                 del self.children[index]
+                self.source = None
                 return
         raise ValueError("not a child of this element")
 
@@ -128,6 +156,7 @@ class Element:
 
     @text.setter
     def text(self, value: str) -> None:
+        self.source = None
         self.children = [c for c in self.children if isinstance(c, Element)]
         if value:
             self.children.insert(0, value)

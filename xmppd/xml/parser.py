@@ -23,15 +23,21 @@ whose ``>`` never comes). So what the parser buffers for one peer is bounded by 
 larger than the limit is parsed in slices of the limit. A complete element is measured up to its end tag (excluded);
 white space between elements does not count.
 
+With ``keep_source`` on, each top-level element that arrived within one chunk also gets the bytes it was read from
+as its ``Element.source`` (see there for what those mean; a stream turns this on only where they mean that).
+
 Parse errors raise ``StreamError``; after one, the parser is broken and must be ``reset()`` before reuse (what
 completed earlier in the failing chunk is discarded with it). A stream restart (after STARTTLS or SASL, RFC 6120
 sections 5.4.3.3 and 6.4.6) is also a ``reset()``.
+
+Between two top-level elements an idle stream can ``hibernate()``: the expat parser is freed, and the next ``feed``
+makes a new one (so does the first ``feed`` after ``reset()``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from xml.parsers import expat
 
 from xmppd.errors import StreamError
@@ -76,6 +82,7 @@ class StreamParser:
     """Incremental parser for one XML stream; see the module docstring."""
 
     __slots__ = (
+        "_chunk",
         "_declared",
         "_depth",
         "_events",
@@ -85,10 +92,11 @@ class StreamParser:
         "_max_depth",
         "_max_stanza_size",
         "_parser",
+        "_resume",
         "_stack",
         "_stanza_start",
-        "_text",
         "broken",
+        "keep_source",
     )
 
     def __init__(
@@ -101,10 +109,46 @@ class StreamParser:
         self._max_stanza_size = max_stanza_size
         self._max_depth = max_depth
         self._max_attributes = max_attributes
+        self.keep_source = False
+        """Whether top-level elements get their bytes as ``Element.source`` (see the module docstring)."""
+        self._chunk = b""
         self.reset()
 
     def reset(self) -> None:
         """Start a new document (a stream restart); anything buffered is discarded."""
+        # The expat parser is made when the first bytes of the document arrive (see ``hibernate``).
+        self._parser: Any = None
+        self._resume = b""
+        self._stack: list[Element] = []
+        self._events: list[ParseEvent] = []
+        self._declared: dict[str, str] = {}
+        self._depth = 0
+        # Byte offsets into this document: bytes fed so far, where the open top-level element starts, and the end of
+        # the last thing that completed between elements (what lies beyond it is unfinished markup).
+        self._fed = 0
+        self._stanza_start = 0
+        self._mark = 0
+        self.broken = False
+
+    def hibernate(self) -> bool:
+        """Free expat's state between two top-level elements of an idle stream; True when it is freed.
+
+        An expat parser holds tens of KiB per stream (its input and text buffers, its tables of the names seen), and
+        between stanzas none of it matters but the namespaces the header declared. So the parser is dropped, and the
+        next ``feed`` makes a new one and replays a header with those declarations before the new bytes. Nothing
+        changes for the peer: the same bytes give the same events. Returns False, freeing nothing, inside an element
+        or a tag, before the header (or when its root's prefix cannot be told), and after an error.
+        """
+        parser = self._parser
+        if parser is None:
+            return True
+        if self.broken or self._depth != 1 or not self._resume or parser.CurrentByteIndex != self._fed:
+            return False
+        self._parser = None
+        return True
+
+    def _wake(self) -> Any:
+        """A new expat parser for this document; after ``hibernate``, past a replayed header."""
         parser = expat.ParserCreate("UTF-8", _SEP)
         # Never read external DTD subsets or parameter entities.
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -131,17 +175,18 @@ class StreamParser:
         if set_deferral is not None:
             set_deferral(False)
         self._parser = parser
-        self._stack: list[Element] = []
-        self._text: list[str] = []
-        self._events: list[ParseEvent] = []
-        self._declared: dict[str, str] = {}
-        self._depth = 0
-        # Byte offsets into this document: bytes fed so far, where the open top-level element starts, and the end of
-        # the last thing that completed between elements (what lies beyond it is unfinished markup).
-        self._fed = 0
-        self._stanza_start = 0
-        self._mark = 0
-        self.broken = False
+        resume = self._resume
+        if resume:
+            parser.StartElementHandler = self._resumed
+            parser.Parse(resume, False)
+            parser.StartElementHandler = self._start
+            self._declared = {}
+            self._fed = self._mark = len(resume)
+        return parser
+
+    def _resumed(self, qname: str, attributes: dict[str, str]) -> None:
+        # The replayed header: the stream is open again, and the peer has already been told about it.
+        self._depth = 1
 
     @property
     def depth(self) -> int:
@@ -162,9 +207,14 @@ class StreamParser:
             for start in range(0, len(data), limit):
                 events += self.feed(data[start : start + limit])
             return events
+        parser = self._parser
+        if parser is None:
+            parser = self._wake()
         self._fed += len(data)
+        if self.keep_source:
+            self._chunk = data
         try:
-            self._parser.Parse(data, False)
+            parser.Parse(data, False)
         except expat.ExpatError as exc:
             self.broken = True
             code = exc.code
@@ -176,6 +226,8 @@ class StreamParser:
         except StreamError:
             self.broken = True
             raise
+        finally:
+            self._chunk = b""
         events = self._events
         self._events = []
         if self._depth > 1:
@@ -200,20 +252,23 @@ class StreamParser:
         ns, sep, name = qname.partition(_SEP)
         if not sep:
             ns, name = "", qname
-        attrs = {(_attr_key(k) if _SEP in k else k): v for k, v in attributes.items()} if attributes else {}
+        # Expat builds a new dict per element: kept as it is unless an attribute is namespaced (rare, so one join
+        # of the names tells).
+        attrs = attributes
+        if attributes and _SEP in "".join(attributes):
+            attrs = {(_attr_key(k) if _SEP in k else k): v for k, v in attributes.items()}
         self._depth = depth + 1
         if depth == 0:
             self._events.append(StreamOpen(name, ns, attrs, self._declared))
+            self._resume = _resume_header(name, ns, self._declared)
             self._declared = {}
             self._mark = self._parser.CurrentByteIndex
             return
-        element = Element(name, ns, attrs)
+        element = Element.adopting(name, ns, attrs)
         if depth == 1:
             # A new top-level element starts at this offset: its size counts from here.
             self._stanza_start = self._parser.CurrentByteIndex
         else:
-            if self._text:  # checked here: most elements have no text before them, and a call costs
-                self._flush_text()
             self._stack[-1].children.append(element)
         self._stack.append(element)
 
@@ -223,8 +278,6 @@ class StreamParser:
         if depth == 0:
             self._events.append(StreamClose())
             return
-        if self._text:
-            self._flush_text()
         element = self._stack.pop()
         if depth == 1:
             # The offset of the end tag (of the end of an empty-element tag): the element is complete.
@@ -232,22 +285,36 @@ class StreamParser:
             if end - self._stanza_start > self._max_stanza_size:
                 raise StreamError("policy-violation", "stanza too large")
             self._mark = end
+            if self.keep_source:
+                self._keep_source(element, end)
             self._events.append(element)
 
+    def _keep_source(self, element: Element, end: int) -> None:
+        """Give ``element`` its bytes, if they all came in the chunk being parsed."""
+        chunk = self._chunk
+        base = self._fed - len(chunk)  # the document offset of the chunk's first byte
+        start = self._stanza_start - base
+        if start < 0:
+            return  # it began in an earlier chunk
+        end -= base
+        if chunk.startswith(b"</", end):
+            # Expat reports an end tag at its "<"; it ends at the first ">" (an end tag has no attributes).
+            element.source = chunk[start : chunk.index(b">", end) + 1]
+        elif chunk.endswith(b"/>", 0, end):
+            # An empty-element tag is reported where it ends.
+            element.source = chunk[start:end]
+
     def _chars(self, data: str) -> None:
-        # Text directly inside the stream element (between stanzas) is white space keepalive or junk.
+        # Text directly inside the stream element (between stanzas) is white space keepalive or junk. Inside
+        # elements, expat reports a run of text at once (buffer_text), or in pieces where a chunk ends inside it:
+        # adjacent pieces are one text (see xmppd.xml.element).
         if self._depth > 1:
-            self._text.append(data)
+            self._stack[-1].children.append(data)
         elif data.isspace():
             # Everything up to here is accounted for (expat reports the offset where this white space ends).
             self._mark = self._parser.CurrentByteIndex
         else:
             raise StreamError("not-well-formed", "text outside of stanzas")
-
-    def _flush_text(self) -> None:
-        text = "".join(self._text) if len(self._text) > 1 else self._text[0]
-        self._text = []
-        self._stack[-1].children.append(text)
 
     def _namespace(self, prefix: str | None, uri: str | None) -> None:
         if self._depth == 0:
@@ -271,6 +338,41 @@ class StreamParser:
     def _undefined_entity(self, name: str, is_parameter: int) -> None:
         # RFC 6120 section 11.1: entity references other than the predefined ones are restricted XML.
         raise StreamError("restricted-xml", f"entity reference &{name};")
+
+
+_RESUME_HEADERS: dict[tuple[object, ...], bytes] = {}
+"""Replay headers by root name and declarations (every stream of the same kind of client has the same)."""
+
+
+def _resume_header(local: str, ns: str, declared: dict[str, str]) -> bytes:
+    """A start tag with the stream header's name and namespace declarations, to replay after ``hibernate``.
+
+    Its end tag must still match the footer the peer will send, so it needs the header's prefix: the one prefix
+    declared for its namespace (empty when none can be told, and then the stream never hibernates).
+    """
+    key = (local, ns, *declared.items())
+    header = _RESUME_HEADERS.get(key)
+    if header is not None:
+        return header
+    prefixes = [prefix for prefix, uri in declared.items() if uri == ns]
+    if ns and len(prefixes) != 1:
+        return b""
+    name = f"{prefixes[0]}:{local}" if ns and prefixes[0] else local
+    declarations = "".join(
+        f" xmlns:{prefix}='{_escape(uri)}'" if prefix else f" xmlns='{_escape(uri)}'"
+        for prefix, uri in declared.items()
+    )
+    header = f"<{name}{declarations}>".encode()
+    if len(_RESUME_HEADERS) < 256:
+        _RESUME_HEADERS[key] = header
+    return header
+
+
+def _escape(value: str) -> str:
+    # An attribute value that expat reads back as ``value`` (white space as references survives normalization).
+    for char, reference in (("&", "&amp;"), ("<", "&lt;"), ("'", "&apos;"), ("\t", "&#9;"), ("\n", "&#10;")):
+        value = value.replace(char, reference)
+    return value.replace("\r", "&#13;")
 
 
 # Expat errors that mean the peer used a construct RFC 6120 section 11.1 excludes, rather than broken syntax: an

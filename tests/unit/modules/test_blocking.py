@@ -438,6 +438,58 @@ async def test_a_list_not_cached_yet_is_read_before_deciding(harness: Harness) -
         assert await pending is None
 
 
+async def test_an_empty_list_is_answered_from_the_cache_until_a_block_changes_it(harness: Harness) -> None:
+    """The common case costs no lookup: an online user's empty list is cached, and a block replaces it."""
+    alice = harness.bind("alice@localhost/a")
+    bob = harness.bind("bob@localhost/b")
+    await harness.route(CHAT.format(to="bob@localhost/b", type="chat"), alice)  # reads both lists
+    assert only(bob).attrs["type"] == "chat"
+    blocking = module(harness)
+    context = StanzaContext(
+        parse(CHAT.format(to="bob@localhost/b", type="chat")), alice.jid, bob.jid, harness.host, alice
+    )
+    assert (
+        blocking.filter_out(context) is None and blocking.filter_in(context) is None
+    )  # at once: not awaitable
+    await change(harness, bob, "block", "alice@localhost")
+    # The cached empty list is gone with the block: the next message is refused, in both directions.
+    assert isinstance(blocking.filter_in(context), StanzaError)
+    await harness.route(CHAT.format(to="bob@localhost/b", type="chat"), alice)
+    assert condition(only(alice)) == "service-unavailable" and bob.received == []
+    await harness.route(CHAT.format(to="alice@localhost/a", type="chat"), bob)
+    assert condition(only(bob)) == "not-acceptable" and alice.received == []
+    await change(harness, bob, "unblock", "alice@localhost")
+    assert blocking.filter_in(context) is None
+    await harness.route(CHAT.format(to="bob@localhost/b", type="chat"), alice)
+    assert only(bob).attrs["type"] == "chat"
+
+
+async def test_a_burst_before_the_list_is_read_costs_one_read_and_keeps_its_order(harness: Harness) -> None:
+    reads: list[str] = []
+    keys = harness.storage.keyval.keys
+
+    async def counted(host: str, username: str, store: str) -> list[str]:
+        if store == STORE:
+            reads.append(username)
+        await asyncio.sleep(0.01)
+        return await keys(host, username, store)
+
+    harness.storage.keyval.keys = counted  # type: ignore[method-assign]
+    alice = harness.bind("alice@localhost/a")
+    carol = harness.bind("carol@localhost/c")
+    bob = harness.bind("bob@localhost/b")
+    for n in range(10):
+        for sender in (alice, carol):
+            stanza = parse(f"<message to='bob@localhost/b' type='chat'><body>{n}</body></message>")
+            stanza.attrs["from"] = str(sender.jid)
+            harness.router.route(stanza, sender)
+    await settle(harness)
+    received = [(str(s.attrs["from"]), s.child_text("body")) for s in bob.take()]
+    for sender in (alice, carol):  # in order per sender (RFC 6120 section 10.1)
+        assert [body for who, body in received if who == str(sender.jid)] == [str(n) for n in range(10)]
+    assert sorted(reads) == ["alice", "bob", "carol"]
+
+
 async def test_an_unreadable_list_fails_closed() -> None:
     class BrokenKeyValue:
         async def keys(self, host: str, username: str, store: str) -> list[str]:

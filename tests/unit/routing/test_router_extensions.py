@@ -163,3 +163,103 @@ async def test_out_filters_see_what_the_server_sends_on_an_accounts_behalf(harne
     harness.router.route(parse("<message from='localhost' to='mallory@localhost' type='headline'/>"))
     await harness.router.drain()
     assert len(mallory.received) == 1 and len(seen) == 2
+
+
+# -- order and cost ----------------------------------------------------------------------------------------------
+
+
+async def test_a_sessions_stanzas_keep_their_order_behind_a_filter_that_waits(harness: Harness) -> None:
+    """RFC 6120 section 10.1: what a session sends after a stanza that waits for a filter waits behind it."""
+    release = asyncio.Event()
+
+    def first_waits(context: StanzaContext) -> FilterVerdict | asyncio.Task[FilterVerdict]:
+        if context.stanza.child_text("body") != "1":
+            return None
+
+        async def later() -> FilterVerdict:
+            await release.wait()
+            return None
+
+        return asyncio.ensure_future(later())
+
+    harness.host.filters_out.append(first_waits)
+    alice = harness.bind("alice@localhost/a")
+    bob = harness.bind("bob@localhost/b")
+    carol = harness.bind("carol@localhost/c")
+    for n in (1, 2, 3):
+        stanza = parse(f"<message to='bob@localhost/b' type='chat'><body>{n}</body></message>")
+        stanza.attrs["from"] = str(alice.jid)
+        harness.router.route(stanza, alice)
+    # Another session is not held up.
+    other = "<message to='bob@localhost/b' type='chat' from='carol@localhost/c'><body>c</body></message>"
+    harness.router.route(parse(other), carol)
+    await asyncio.sleep(0.01)
+    assert [s.child_text("body") for s in bob.received] == ["c"]
+    release.set()
+    await harness.router.drain()
+    assert [s.child_text("body") for s in bob.take()] == ["c", "1", "2", "3"]
+    # Nothing waits any more: the next one goes straight through.
+    fourth = "<message to='bob@localhost/b' from='alice@localhost/a'><body>4</body></message>"
+    harness.router.route(parse(fourth), alice)
+    assert [s.child_text("body") for s in bob.take()] == ["4"]
+
+
+async def test_what_waited_behind_a_refused_stanza_still_goes(harness: Harness) -> None:
+    async def refuse_the_first(context: StanzaContext) -> FilterVerdict:
+        await asyncio.sleep(0.01)
+        return DROP if context.stanza.child_text("body") == "1" else None
+
+    def waits_for_the_first(context: StanzaContext) -> FilterVerdict | asyncio.Task[FilterVerdict]:
+        return (
+            asyncio.ensure_future(refuse_the_first(context))
+            if context.stanza.child_text("body") == "1"
+            else None
+        )
+
+    harness.host.filters_in.append(waits_for_the_first)
+    alice = harness.bind("alice@localhost/a")
+    bob = harness.bind("bob@localhost/b")
+    for n in (1, 2):
+        stanza = parse(f"<message to='bob@localhost' type='chat'><body>{n}</body></message>")
+        stanza.attrs["from"] = str(alice.jid)
+        harness.router.route(stanza, alice)
+    await harness.router.drain()
+    assert [s.child_text("body") for s in bob.take()] == ["2"]
+
+
+async def test_out_and_in_filters_of_one_host_see_one_context(harness: Harness) -> None:
+    """A stanza between two accounts of one host is described once: the addressee's filters reuse the context."""
+    seen: list[StanzaContext] = []
+
+    def record(context: StanzaContext) -> FilterVerdict:
+        seen.append(context)
+        return None
+
+    harness.host.filters_out.append(record)
+    harness.host.filters_in.append(record)
+    alice = harness.bind("alice@localhost/a")
+    bob = harness.bind("bob@localhost/b")
+    await harness.route(CHAT.format(to="bob@localhost/b"), alice)
+    assert only(bob) == ["chat"]
+    assert len(seen) == 2 and seen[0] is seen[1]
+    assert str(seen[0].sender) == "alice@localhost/a" and str(seen[0].to) == "bob@localhost/b"
+    # Falling back from a missing resource to the bare JID, the addressee is another: a context of its own.
+    seen.clear()
+    await harness.route(CHAT.format(to="bob@localhost/gone"), alice)
+    assert only(bob) == ["chat"]
+    assert [str(c.to) for c in seen] == ["bob@localhost/gone", "bob@localhost/gone"] and seen[0] is seen[1]
+
+
+async def test_what_follows_a_presence_the_out_hook_handles_waits_for_it(harness: Harness) -> None:
+    async def slow(context: StanzaContext) -> None:
+        await asyncio.sleep(0.01)
+
+    harness.host.hooks.add(hooks.PRESENCE_OUT, slow)
+    alice = harness.bind("alice@localhost/a")
+    bob = harness.bind("bob@localhost/b")
+    for xml in ("<presence to='bob@localhost/b'/>", CHAT.format(to="bob@localhost/b")):
+        stanza = parse(xml)
+        stanza.attrs["from"] = str(alice.jid)
+        harness.router.route(stanza, alice)
+    await harness.router.drain()
+    assert [s.name for s in bob.take()] == ["presence", "message"]

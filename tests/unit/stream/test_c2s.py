@@ -24,7 +24,7 @@ from xmppd.stream.events import (
 )
 from xmppd.xml.element import Element
 from xmppd.xml.ns import NS_BIND, NS_SASL, NS_STANZAS, NS_STREAM_ERRORS, NS_STREAMS, NS_TLS
-from xmppd.xml.parser import StreamClose, StreamOpen
+from xmppd.xml.parser import StreamClose, StreamOpen, StreamParser
 
 CONFIG = C2SConfig(hosts=frozenset({"localhost"}))
 SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -449,3 +449,152 @@ def test_negotiation_fed_byte_by_byte() -> None:
         events.extend(stream.receive_data(data[i : i + 1]))
     assert events[0] == StreamOpened("localhost")
     assert events[-1] == CredentialsNeeded("localhost", "alice", "PLAIN")
+
+
+# -- forwarding a stanza as it came (Element.source) ---------------------------------------------------------
+
+# The client's view of what a server stream sends.
+SERVER_HEADER = (
+    b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost'>"
+)
+
+
+def received(end: ClientEnd, xml: str) -> Element:
+    events = end.send(xml)
+    assert len(events) == 1 and isinstance(events[0], StanzaReceived), events
+    return events[0].stanza
+
+
+def as_client_reads(data: bytes) -> Element:
+    (_, element) = StreamParser().feed(SERVER_HEADER + data)
+    assert isinstance(element, Element)
+    return element
+
+
+def sent_to_bob(stanza: Element) -> bytes:
+    bob = establish("bob", "laptop")
+    bob.stream.send(stanza)
+    return bob.stream.data_to_send()
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        "<message to='bob@localhost/laptop' type='chat' id='m1'><body>hi</body></message>",
+        "<message to='bob@localhost' id='a&gt;b' note='1 > 0'><body>&lt;&amp;&quot;<![CDATA[<x/>]]></body></message >",
+        "<message\n to='bob@localhost'\txml:lang='de'><body>\u00e9\u4e2d\U0001f600\r\nzwei</body></message>",
+        "<message to='bob@localhost'><x:y xmlns:x='urn:x' x:a='1'/><z xmlns='urn:z'><w/></z></message>",
+        "<message to='bob@localhost' from='alice@localhost/phone'><body>own full JID</body></message>",
+        "<presence to='bob@localhost'/>",
+        "<presence/>",
+        "<iq type='get' id='v' to='bob@localhost/laptop'><query xmlns='jabber:iq:version'/></iq>",
+    ],
+)
+def test_a_stanza_is_forwarded_as_it_came_with_the_from_stamp(xml: str) -> None:
+    stanza = received(establish(), xml)
+    assert stanza.source is not None and stanza.source.startswith(b"<")
+    forwarded = sent_to_bob(stanza)
+    assert forwarded == stanza.source
+    # What the client reads is what a full serialization of the stanza would give it.
+    reserialized = sent_to_bob(stanza.copy())
+    assert as_client_reads(forwarded) == as_client_reads(reserialized) == stanza
+    assert as_client_reads(forwarded).attrs["from"] == "alice@localhost/phone"
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        # The stamp changes the 'from' the client gave (its bare JID): serialized again.
+        "<message to='bob@localhost' from='alice@localhost'><body>hi</body></message>",
+        # A prefixed stanza name: no plain start tag to stamp.
+        "<c:message xmlns:c='jabber:client' to='bob@localhost'><c:body>hi</c:body></c:message>",
+    ],
+)
+def test_a_stanza_whose_bytes_would_be_wrong_is_serialized_again(xml: str) -> None:
+    stanza = received(establish(), xml)
+    assert stanza.source is None
+    assert as_client_reads(sent_to_bob(stanza)).attrs["from"] == "alice@localhost/phone"
+
+
+def test_the_stamp_is_escaped() -> None:
+    stanza = received(establish("alice", 'it\'s "me"'), "<message to='bob@localhost'/>")
+    assert stanza.source == b"<message from='alice@localhost/it&apos;s &quot;me&quot;' to='bob@localhost'/>"
+    assert as_client_reads(sent_to_bob(stanza)).attrs["from"] == 'alice@localhost/it\'s "me"'
+
+
+def test_no_source_where_the_clients_header_declares_other_prefixes() -> None:
+    header = HEADER.replace(" to=", " xmlns:x='urn:x' to=")
+    end = establish(header=header)
+    stanza = received(end, "<message to='bob@localhost'><x:y/></message>")
+    assert stanza.source is None
+    assert as_client_reads(sent_to_bob(stanza)).find("y", "urn:x") is not None
+
+
+def test_a_changed_stanza_is_serialized_again() -> None:
+    stanza = received(establish(), "<message to='bob@localhost/laptop'><body>hi</body></message>")
+    stanza.set("to", "bob@localhost")
+    assert b"to='bob@localhost'" in sent_to_bob(stanza)
+
+
+def test_a_stream_that_slept_still_forwards_stanzas_as_they_came() -> None:
+    end = establish()
+    received(end, "<message to='bob@localhost'><body>before</body></message>")
+    assert end.stream.hibernate()
+    xml = "<message to='bob@localhost/laptop' id='m2'><body>after</body></message>"
+    stanza = received(end, xml)
+    assert stanza.source == xml.replace("<message", "<message from='alice@localhost/phone'").encode()
+    assert as_client_reads(sent_to_bob(stanza)) == stanza
+
+
+# -- a long-lived session keeps only what it needs ---------------------------------------------------------------
+
+
+def test_negotiation_state_is_dropped_once_bound_and_what_follows_still_works() -> None:
+    end = establish()
+    stream = end.stream
+    assert dict(stream.channel_bindings) == {} and stream._offered_mechanisms == ()
+    events = end.send("<message to='bob@localhost' type='chat'><body>hi</body></message>")
+    assert [type(e) for e in events] == [StanzaReceived]
+    # Negotiation stays over: SASL after binding is no stanza (RFC 6120 section 4.9.3.24), as before.
+    end.send(f"<auth xmlns='{SASL}' mechanism='PLAIN'>AGFsaWNlAHNlY3JldA==</auth>")
+    assert stream_error(end) == "unsupported-stanza-type"
+
+
+def test_a_hibernated_stream_goes_on_as_before() -> None:
+    end = establish()
+    stream = end.stream
+    assert stream.hibernate()
+    events = end.send("<message to='bob@localhost' type='chat'><body>one</body></message>")
+    assert [type(e) for e in events] == [StanzaReceived]
+    assert isinstance(events[0], StanzaReceived) and events[0].stanza.child_text("body") == "one"
+    end.send("<presence/><message to='bob@localhost'><bo")
+    assert not stream.hibernate()  # in the middle of a stanza: nothing is freed
+    events = end.send("dy>two</body></message>")
+    assert [e.stanza.child_text("body") for e in events if isinstance(e, StanzaReceived)] == ["two"]
+    assert stream.hibernate()
+    events = end.send("</stream:stream>")
+    assert events == [StreamClosed(None, by_peer=True)]
+    assert not stream.hibernate()  # closed
+
+
+def test_hibernating_before_authentication_keeps_the_negotiation_going() -> None:
+    end = new(secured=True)
+    open_stream(end)
+    assert end.stream.hibernate()
+    events = end.send(plain("alice", "secret"))
+    assert isinstance(events[-1], CredentialsNeeded)
+
+
+def test_the_features_sent_are_the_same_from_the_cache() -> None:
+    config = C2SConfig(hosts=frozenset({"localhost"}))
+    first, second = new(config=config, secured=True), new(config=config, secured=True)
+    assert open_stream(first) == open_stream(second)
+    assert len(config.features_cache) == 1
+    # A stream offered other mechanisms (channel binding): another entry, its own mechanisms.
+    bound = new(config=config, secured=True, bindings={"tls-server-end-point": b"x" * 32})
+    features = open_stream(bound)
+    assert len(config.features_cache) == 2
+    mechanisms = features.find("mechanisms", SASL)
+    assert mechanisms is not None and "SCRAM-SHA-1-PLUS" in [m.text for m in mechanisms.elements()]
+    assert "SCRAM-SHA-1-PLUS" in bound.stream._offered_mechanisms
+    assert "SCRAM-SHA-1-PLUS" not in first.stream._offered_mechanisms

@@ -118,3 +118,34 @@ def test_equality_is_structural_with_text_merged() -> None:
 def test_repr_shows_the_xml_and_never_raises() -> None:
     assert repr(Element("a", "urn:a", {"k": "v"}, text="t")) == "<Element <a xmlns='urn:a' k='v'>t</a>>"
     assert repr(Element("not a name", "urn:a")) == "<Element {urn:a}not a name attrs={} children=[]>"
+
+
+def test_a_source_goes_with_any_change_and_is_never_copied() -> None:
+    def received() -> Element:
+        element = Element("message", NS_CLIENT, {"to": "a@b"}, [Element("body", NS_CLIENT, text="hi")])
+        element.source = b"<message to='a@b'><body>hi</body></message>"
+        return element
+
+    assert Element("a", "urn:a").source is None
+    element = received()
+    assert element == Element("message", NS_CLIENT, {"to": "a@b"}, [Element("body", NS_CLIENT, text="hi")])
+    assert element.copy().source is None and element.shallow_copy().source is None
+    changes = [
+        lambda e: e.set("type", "chat"),
+        lambda e: e.set("to", None),
+        lambda e: e.append("text"),
+        lambda e: e.add("subject"),
+        lambda e: e.remove(e.elements()[0]),
+        lambda e: setattr(e, "text", "new"),
+    ]
+    for change in changes:
+        element = received()
+        change(element)
+        assert element.source is None
+
+
+def test_adopting_takes_the_attributes_as_they_are() -> None:
+    attrs = {"to": "a@b"}
+    element = Element.adopting("message", NS_CLIENT, attrs)
+    assert element == Element("message", NS_CLIENT, {"to": "a@b"})
+    assert element.attrs is attrs and element.children == [] and element.source is None

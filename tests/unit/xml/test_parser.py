@@ -354,6 +354,54 @@ def test_any_chunking_of_generated_stanzas_yields_the_same_events(
     ]
 
 
+# -- the bytes of each stanza (keep_source) --------------------------------------------------------------------
+
+
+def test_sources_are_off_by_default() -> None:
+    (_, element) = feed_all([HEADER + b"<message><body>hi</body></message>"])
+    assert isinstance(element, Element) and element.source is None
+
+
+def test_each_top_level_element_keeps_the_bytes_it_came_in() -> None:
+    pieces = [
+        b"<message to='a@b' id='x&gt;y' note='1 > 0'><body>hi &amp; <![CDATA[<b>]]></body></message >",
+        "<presence><status>\u00e9\u4e2d\U0001f600</status></presence>".encode(),
+        b"<iq type='get' id='q' note=\"/>\"/>",
+        b"<message\n\tto='c@d'\n/>",
+    ]
+    parser = StreamParser()
+    parser.keep_source = True
+    events = parser.feed(HEADER + b" ".join(pieces) + b"\n")
+    assert [e.source for e in events if isinstance(e, Element)] == pieces
+    # Children never have one.
+    message = events[1]
+    assert isinstance(message, Element) and all(child.source is None for child in message.elements())
+
+
+def test_an_element_that_spans_chunks_has_no_source() -> None:
+    parser = StreamParser()
+    parser.keep_source = True
+    parser.feed(HEADER)
+    assert parser.feed(b"<message><body>h") == []
+    (split_one, whole) = parser.feed(b"i</body></message><message><body>yo</body></message>")
+    assert isinstance(split_one, Element) and split_one.source is None
+    assert isinstance(whole, Element) and whole.source == b"<message><body>yo</body></message>"
+
+
+@given(data=st.data())
+def test_a_source_parses_back_to_its_element(data: st.DataObject) -> None:
+    """Whatever the chunking, a kept source is exactly the element's bytes: parsed alone, it is the same element."""
+    cuts = data.draw(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=4))
+    parser = StreamParser()
+    parser.keep_source = True
+    elements = [e for e in feed_all(split(STREAM, cuts), parser) if isinstance(e, Element)]
+    assert len(elements) == 4
+    for element in elements:
+        if element.source is not None:
+            (_, reparsed, _) = feed_all([HEADER + element.source + b"</stream:stream>"])
+            assert reparsed == element
+
+
 # -- RFC 6120 section 11.1: restricted XML ----------------------------------------------------------------------
 
 BILLION_LAUGHS = (
@@ -587,3 +635,94 @@ def test_limits_are_refused_the_same_however_cut(cut: int) -> None:
         (HEADER + attributes(10), {"max_attributes": 5}),
     ]:
         assert refusal(split(data, [cut, len(HEADER) + cut]), **limits) == "policy-violation"
+
+
+# -- hibernation: an idle stream without its expat parser ------------------------------------------------------
+
+
+@given(data=st.data())
+def test_hibernating_between_any_chunks_changes_no_event(data: st.DataObject) -> None:
+    """Hibernating wherever it is allowed, however the stream is cut, yields the events of a plain parse."""
+    cuts = data.draw(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
+    parser = StreamParser()
+    events: list[ParseEvent] = []
+    for chunk in split(STREAM, cuts):
+        events += parser.feed(chunk)
+        parser.hibernate()
+    assert events == feed_all([STREAM])
+
+
+def test_hibernate_frees_the_parser_only_between_stanzas() -> None:
+    parser = StreamParser()
+    assert parser.hibernate()  # nothing fed: nothing to free
+    parser.feed(HEADER[:20])
+    assert not parser.hibernate()  # inside the header
+    parser.feed(HEADER[20:] + b"<message><body>h")
+    assert not parser.hibernate()  # inside a stanza
+    parser.feed(b"i</body></message> <pres")
+    assert not parser.hibernate()  # inside a start tag
+    assert parser.feed(b"ence/>\n") == [Element("presence", NS_CLIENT)]
+    assert parser.hibernate()
+    assert parser.hibernate()  # already
+    assert parser.depth == 1
+    assert parser.feed(b"<message><body>again</body></message></stream:stream>") == [
+        Element("message", NS_CLIENT, None, [Element("body", NS_CLIENT, text="again")]),
+        StreamClose(),
+    ]
+
+
+def test_after_hibernation_the_header_declarations_still_apply() -> None:
+    header = (
+        b"<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client' "
+        b"xmlns:x='urn:x&amp;&apos;y' xmlns:t='urn:&#9;tab'>"
+    )
+    parser = StreamParser()
+    parser.feed(header)
+    assert parser.hibernate()
+    assert parser.feed(b"<x:a t:b='1'/><c/></s:stream>") == [
+        Element("a", "urn:x&'y", {"{urn:\ttab}b": "1"}),
+        Element("c", NS_CLIENT),
+        StreamClose(),
+    ]
+
+
+def test_after_hibernation_a_wrong_footer_and_the_limits_are_still_refused() -> None:
+    parser = StreamParser(max_stanza_size=LIMIT)
+    parser.feed(HEADER)
+    assert parser.hibernate()
+    with pytest.raises(StreamError) as error:
+        parser.feed(b"</stream>")
+    assert error.value.condition == "not-well-formed"
+    parser = StreamParser(max_stanza_size=LIMIT)
+    parser.feed(HEADER)
+    assert parser.hibernate()
+    with pytest.raises(StreamError) as error:
+        parser.feed(stanza(2 * LIMIT))
+    assert error.value.condition == "policy-violation"
+    parser = StreamParser()
+    parser.feed(HEADER)
+    assert parser.hibernate()
+    with pytest.raises(StreamError) as error:
+        parser.feed(b"<!-- no -->")
+    assert error.value.condition == "restricted-xml"
+
+
+def test_a_broken_or_reset_parser_does_not_replay_a_header() -> None:
+    parser = StreamParser()
+    parser.feed(HEADER)
+    with pytest.raises(StreamError):
+        parser.feed(b"<a></b>")
+    assert not parser.hibernate()
+    parser.reset()
+    assert parser.hibernate()
+    # A restarted stream needs its own header again (RFC 6120 section 4.3.3).
+    assert parser.feed(HEADER) == [OPEN]
+
+
+def test_the_sources_of_stanzas_after_hibernation() -> None:
+    parser = StreamParser()
+    parser.keep_source = True
+    parser.feed(HEADER)
+    assert parser.hibernate()
+    (message,) = parser.feed(b"<message><body>hi</body></message>")
+    assert isinstance(message, Element) and message.source == b"<message><body>hi</body></message>"

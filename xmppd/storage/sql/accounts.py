@@ -69,8 +69,8 @@ class SQLAccountStore:
         return Account(host, username, ordered, created)
 
     async def get(self, host: str, username: str) -> Account | None:
-        async with self._db.read() as conn:
-            rows = (await conn.execute(self._select, {"host": host, "username": username})).all()
+        # One step on the login path (Database.fetch).
+        rows = await self._db.fetch(self._select, {"host": host, "username": username})
         if not rows:
             return None
         keys: builtins.list[ScramKeys] = []
@@ -110,12 +110,11 @@ class SQLAccountStore:
         return result.rowcount > 0
 
     async def count(self, host: str) -> int:
-        async with self._db.read() as conn:
-            return int(await conn.scalar(self._count, {"host": host}) or 0)
+        rows = await self._db.fetch(self._count, {"host": host})
+        return int(rows[0][0] or 0) if rows else 0
 
     async def list(self, host: str) -> builtins.list[str]:
-        async with self._db.read() as conn:
-            usernames = (await conn.scalars(self._list, {"host": host})).all()
+        usernames = [row[0] for row in await self._db.fetch(self._list, {"host": host})]
         # Sorted here, not by ORDER BY: PostgreSQL would sort by the database's collation, not by code point.
         return sorted(usernames)
 

@@ -15,6 +15,10 @@
   constructs.
 - A check and a write as one step (a quota): ``Database.lock_user`` takes a per-user advisory lock on
   PostgreSQL, whose READ COMMITTED would let two transactions both find room; on SQLite the write lock does it.
+- Reads on the login path: ``Database.fetch()`` runs one SELECT in one step. On SQLite that is a second, read-only
+  connection in a thread of its own, reached with one hand-over per query (the async driver's shared connection
+  costs a hand-over to its thread for each of the checkout, the cursor, the execution, the fetch and the reset);
+  WAL lets it read while the other connection writes, and it sees every committed write.
 - Errors: whatever a driver raises leaves as ``StorageError``, without the statement's parameters.
 """
 
@@ -26,17 +30,30 @@ import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
-from sqlalchemy import BigInteger, ColumnElement, Table, bindparam, event, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Engine,
+    Executable,
+    Row,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, QueuePool
 from sqlalchemy.sql.dml import Insert, ReturningInsert
 
 from xmppd.errors import StorageError
@@ -79,7 +96,14 @@ def storage_error(exc: BaseException) -> StorageError:
 class Database:
     """One engine and its dialect's quirks; the SQL stores share it."""
 
-    def __init__(self, engine: AsyncEngine, dialect: DialectName, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        dialect: DialectName,
+        schema: str | None = None,
+        *,
+        sync_reader: Engine | None = None,
+    ) -> None:
         self.engine = engine
         self.dialect: DialectName = dialect
         self.schema = schema
@@ -88,6 +112,26 @@ class Database:
             self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         else:
             self._reader = engine.execution_options(**{_NO_TRANSACTION: True})
+        self._sync_reader = sync_reader
+        self._read_thread: ThreadPoolExecutor | None = None
+
+    async def fetch(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        """Every row of one SELECT, read outside any transaction as ``read()`` does, in one step (see above)."""
+        if self._sync_reader is None:
+            async with self.read() as conn:
+                return (await conn.execute(statement, params)).all()
+        if self._read_thread is None:
+            self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="xmppd-sql-read")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._read_thread, self._fetch, statement, params)
+        except DRIVER_ERRORS as exc:
+            raise storage_error(exc) from exc
+
+    def _fetch(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        assert self._sync_reader is not None
+        with self._sync_reader.connect() as conn:
+            return conn.execute(statement, params).all()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -207,8 +251,14 @@ class Database:
         """Close every pooled connection."""
         try:
             await self.engine.dispose()
+            if self._sync_reader is not None and self._read_thread is not None:
+                await asyncio.get_running_loop().run_in_executor(self._read_thread, self._sync_reader.dispose)
         except DRIVER_ERRORS as exc:
             raise storage_error(exc) from exc
+        finally:
+            if self._read_thread is not None:
+                self._read_thread.shutdown(wait=False)
+                self._read_thread = None
 
 
 def create_database(url: str) -> Database:
@@ -254,7 +304,17 @@ def _create_sqlite(url: URL) -> Database:
     )
     event.listen(engine.sync_engine, "connect", _sqlite_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_begin)
-    return Database(engine, "sqlite")
+    # Database.fetch's connection: used by one thread at a time (its own, and close()'s hand-over to it).
+    reader = create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=0,
+        hide_parameters=True,
+        connect_args={"check_same_thread": False},
+    )
+    event.listen(reader, "connect", _sqlite_connect_reader)
+    return Database(engine, "sqlite", sync_reader=reader)
 
 
 def _sqlite_connect(dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry) -> None:
@@ -264,6 +324,15 @@ def _sqlite_connect(dbapi_connection: DBAPIConnection, connection_record: Connec
     try:
         for pragma in _SQLITE_PRAGMAS:
             cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _sqlite_connect_reader(dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry) -> None:
+    _sqlite_connect(dbapi_connection, connection_record)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA query_only = ON")
     finally:
         cursor.close()
 

@@ -26,8 +26,8 @@ class SQLKeyValueStore:
 
     async def get(self, host: str, username: str, store: str, key: str) -> bytes | None:
         params = {"host": host, "username": username, "store": store, "key": key}
-        async with self._db.read() as conn:
-            value = await conn.scalar(self._get, params)
+        rows = await self._db.fetch(self._get, params)
+        value = rows[0][0] if rows else None
         return None if value is None else bytes(value)
 
     async def set(self, host: str, username: str, store: str, key: str, value: bytes) -> None:
@@ -42,9 +42,8 @@ class SQLKeyValueStore:
         return result.rowcount > 0
 
     async def keys(self, host: str, username: str, store: str) -> list[str]:
-        async with self._db.read() as conn:
-            params = {"host": host, "username": username, "store": store}
-            keys = (await conn.scalars(self._keys, params)).all()
+        params = {"host": host, "username": username, "store": store}
+        keys = [row[0] for row in await self._db.fetch(self._keys, params)]
         # Sorted here, not by ORDER BY: PostgreSQL would sort by the database's collation, not by code point.
         return sorted(keys)
 

@@ -56,12 +56,11 @@ class SQLOfflineStore:
         return True
 
     async def count(self, host: str, username: str) -> int:
-        async with self._db.read() as conn:
-            return int(await conn.scalar(self._count, {"host": host, "username": username}) or 0)
+        rows = await self._db.fetch(self._count, {"host": host, "username": username})
+        return int(rows[0][0] or 0) if rows else 0
 
     async def fetch(self, host: str, username: str) -> list[OfflineMessage]:
-        async with self._db.read() as conn:
-            rows = (await conn.execute(self._fetch, {"host": host, "username": username})).all()
+        rows = await self._db.fetch(self._fetch, {"host": host, "username": username})
         return [OfflineMessage(int(row.id), int(row.stamp), bytes(row.stanza)) for row in rows]
 
     async def delete(self, host: str, username: str, ids: list[int]) -> int:

@@ -91,8 +91,7 @@ class SQLRosterStore:
         )
 
     async def get_roster(self, host: str, username: str) -> Roster:
-        async with self._db.read() as conn:
-            rows = (await conn.execute(self._roster, {"host": host, "username": username})).all()
+        rows = await self._db.fetch(self._roster, {"host": host, "username": username})
         if not rows:
             return Roster(0, ())
         # Sorted here, not by ORDER BY: PostgreSQL would sort by the database's collation, not by code point.
@@ -100,8 +99,8 @@ class SQLRosterStore:
         return Roster(int(rows[0].version), tuple(items))
 
     async def get_item(self, host: str, username: str, jid: str) -> RosterItem | None:
-        async with self._db.read() as conn:
-            row = (await conn.execute(self._item, {"host": host, "username": username, "jid": jid})).first()
+        rows = await self._db.fetch(self._item, {"host": host, "username": username, "jid": jid})
+        row = rows[0] if rows else None
         return None if row is None else _item(row)
 
     async def put_item(self, host: str, username: str, item: RosterItem) -> int:
@@ -143,10 +142,7 @@ class SQLRosterStore:
     async def changes_since(self, host: str, username: str, version: int) -> list[RosterChange] | None:
         if not 0 <= version <= _MAX_VERSION:
             return None  # not a version any roster had (and not one a BIGINT parameter can carry)
-        async with self._db.read() as conn:
-            rows = (
-                await conn.execute(self._changes, {"host": host, "username": username, "since": version})
-            ).all()
+        rows = await self._db.fetch(self._changes, {"host": host, "username": username, "since": version})
         current = int(rows[0].version) if rows else 0
         if version > current:
             return None
@@ -159,8 +155,7 @@ class SQLRosterStore:
         return changes
 
     async def get_pending(self, host: str, username: str) -> list[PendingRequest]:
-        async with self._db.read() as conn:
-            rows = (await conn.execute(self._pending, {"host": host, "username": username})).all()
+        rows = await self._db.fetch(self._pending, {"host": host, "username": username})
         return [PendingRequest(row.jid, bytes(row.stanza)) for row in rows]
 
     async def add_pending(self, host: str, username: str, jid: str, stanza: bytes) -> bool:
