@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from xmppd.transport.tls import ensure_self_signed
+
 DOMAIN = "localhost"
 LOOPBACK = "127.0.0.1"
 SCRAM_ITERATIONS = 4096
@@ -47,44 +49,10 @@ class Certificate:
 def ensure_certificate(directory: Path, domain: str = DOMAIN) -> Certificate:
     """A self-signed EC P-256 certificate for ``domain`` in ``directory``, made on the first call only."""
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    if cert_path.exists() and key_path.exists():
-        return Certificate(cert_path, key_path)
-    # Imported here: only a run that has no certificate yet needs it.
-    import datetime  # noqa: PLC0415
-
-    from cryptography import x509  # noqa: PLC0415
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
-    from cryptography.x509.oid import NameOID  # noqa: PLC0415
-
     directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    # Written under temporary names and renamed, so that an interrupted run leaves no half pair behind.
-    tmp_key, tmp_cert = key_path.with_suffix(".tmp"), cert_path.with_suffix(".tmp")
-    tmp_key.write_bytes(key_pem)
-    # The servers run as the runner's user: the key needs no wider access than its owner's.
-    tmp_key.chmod(0o600)
-    tmp_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    tmp_cert.chmod(0o644)
-    tmp_key.replace(key_path)
-    tmp_cert.replace(cert_path)
+    # xmppd's own generator (EC P-256, written atomically, key readable by its owner only).
+    ensure_self_signed(cert_path, key_path, [domain])
+    cert_path.chmod(0o644)
     return Certificate(cert_path, key_path)
 
 

@@ -8,21 +8,10 @@ from importlib import metadata
 from pathlib import Path
 
 from benchmarks.servers.base import LOOPBACK, NO_RATE_LIMIT, SCRAM_ITERATIONS, Server
+from xmppd.modules.loader import DEFAULT_MODULES
 
-MODULES = (
-    "disco",
-    "ping",
-    "version",
-    "time",
-    "roster",
-    "presence",
-    "vcard",
-    "private",
-    "last",
-    "blocking",
-    "offline",
-    "register",
-)
+# The default set: the same features the Prosody and ejabberd configurations enable.
+MODULES = DEFAULT_MODULES
 
 
 def _str(value: str) -> str:
