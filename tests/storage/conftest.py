@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL, Connection, Engine, event, make_url
+from sqlalchemy.exc import OperationalError
 
 from xmppd.storage import Storage, open_storage
 
@@ -118,3 +119,31 @@ async def storage(backend: Backend) -> AsyncIterator[Storage]:
     """An empty ``Storage`` on each backend in turn, closed after the test."""
     async with await backend.open() as opened:
         yield opened
+
+
+@pytest.fixture
+def commits() -> Iterator[list[int]]:
+    """Grows by one entry for every transaction that any SQL engine commits during the test (reads commit none)."""
+    committed: list[int] = []
+
+    def count(conn: Connection) -> None:
+        committed.append(1)
+
+    event.listen(Engine, "commit", count)
+    yield committed
+    event.remove(Engine, "commit", count)
+
+
+@pytest.fixture
+def failing_commits() -> Iterator[list[int]]:
+    """While the list holds a number, that many next COMMITs (of any SQL engine) fail as a driver's would."""
+    failures: list[int] = []
+
+    def fail(conn: Connection) -> None:
+        if failures and failures[0] > 0:
+            failures[0] -= 1
+            raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    event.listen(Engine, "commit", fail)
+    yield failures
+    event.remove(Engine, "commit", fail)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -190,3 +191,22 @@ async def test_writes_are_committed_when_they_return(sql_backend: Backend) -> No
         async with await sql_backend.open() as second:
             assert await second.keyval.keys(HOST, "alice", "private") == []
             assert await second.keyval.get(HOST, "alice", "vcard", "current") is None
+
+
+async def test_concurrent_sets_share_a_commit_and_the_later_value_of_a_key_stays(
+    sql_backend: Backend, commits: list[int]
+) -> None:
+    async with await sql_backend.open() as first:
+        await first.keyval.set(HOST, "warm", "last", "logout", b"0")  # connects outside the counted part
+        commits.clear()
+        # Many sessions ending together (last activity): 200 users, and one key written twice in one batch.
+        await asyncio.gather(
+            *(first.keyval.set(HOST, f"user{n}", "last", "logout", b"%d" % n) for n in range(200)),
+            first.keyval.set(HOST, "alice", "last", "logout", b"earlier"),
+            first.keyval.set(HOST, "alice", "last", "logout", b"later"),
+        )
+        assert 1 <= len(commits) < 10
+        async with await sql_backend.open() as second:
+            assert await second.keyval.get(HOST, "alice", "last", "logout") == b"later"
+            for n in (0, 99, 199):
+                assert await second.keyval.get(HOST, f"user{n}", "last", "logout") == b"%d" % n

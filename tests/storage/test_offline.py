@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.storage.conftest import Backend
+from xmppd.errors import StorageError
 from xmppd.storage import Storage
 from xmppd.storage.offline import OfflineMessage
 
@@ -174,6 +175,83 @@ async def test_concurrent_stores_never_exceed_the_limit(storage: Storage) -> Non
     assert await storage.offline.count(HOST, "juliet") == 10
     assert await storage.offline.count(HOST, "romeo") == 5
     assert len(await storage.offline.fetch(HOST, "juliet")) == 10
+
+
+async def test_concurrent_stores_are_decided_and_kept_in_the_order_they_were_made(storage: Storage) -> None:
+    # On SQL they share a transaction: the limit counts what the same transaction took before each message.
+    for n in range(4):
+        await storage.offline.store(HOST, "juliet", T0, message(n), LIMIT)
+    results = await asyncio.gather(
+        *(
+            storage.offline.store(HOST, user, T0, message(n), limit)
+            for n in range(4, 34)
+            for user, limit in (("juliet", 10), ("romeo", 3), ("nurse", 0))
+        )
+    )
+    assert results[0::3] == [True] * 6 + [False] * 24
+    assert results[1::3] == [True] * 3 + [False] * 27
+    assert results[2::3] == [False] * 30
+    # Equal stamps: the order of storing decides, and it is the order of the calls.
+    assert await stored(storage, HOST, "juliet") == [(T0, message(n)) for n in range(10)]
+    assert await stored(storage, HOST, "romeo") == [(T0, message(n)) for n in range(4, 7)]
+    assert await storage.offline.count(HOST, "nurse") == 0
+
+
+async def test_concurrent_stores_share_transactions_and_each_is_committed_when_it_returns(
+    sql_backend: Backend, commits: list[int]
+) -> None:
+    async with await sql_backend.open() as first, await sql_backend.open() as second:
+        found: list[bool] = []
+
+        async def store(n: int) -> None:
+            assert await first.offline.store(HOST, f"user{n % 7}", T0 + n, message(n), LIMIT)
+            # Another connection (another process, say) sees it at once.
+            found.append(message(n) in [m.stanza for m in await second.offline.fetch(HOST, f"user{n % 7}")])
+
+        commits.clear()
+        await asyncio.gather(*(store(n) for n in range(100)))
+        assert found == [True] * 100
+        assert len(commits) == 1  # every store was queued before the first transaction began
+        assert sum([await second.offline.count(HOST, f"user{u}") for u in range(7)]) == 100
+
+
+async def test_a_failed_commit_fails_every_store_of_its_batch_and_keeps_none(
+    sql_backend: Backend, failing_commits: list[int]
+) -> None:
+    async with await sql_backend.open() as storage:
+        failing_commits.append(1)
+        results = await asyncio.gather(
+            *(
+                storage.offline.store(HOST, user, T0 + n, message(n), LIMIT)
+                for n in range(20)
+                for user in "ab"
+            ),
+            return_exceptions=True,
+        )
+        assert all(isinstance(result, StorageError) for result in results)
+        assert await storage.offline.count(HOST, "a") == await storage.offline.count(HOST, "b") == 0
+        # Nothing stuck: the next ones are kept.
+        assert await asyncio.gather(
+            *(storage.offline.store(HOST, "a", T0, message(n), 2) for n in range(3))
+        ) == [
+            True,
+            True,
+            False,
+        ]
+        assert await stored(storage, HOST, "a") == [(T0, message(0)), (T0, message(1))]
+
+
+async def test_batches_for_many_users_from_separate_connections_do_not_deadlock(sql_backend: Backend) -> None:
+    # Each batch locks every user it holds (on PostgreSQL); two processes' batches take them in one order.
+    users = [f"user{n}" for n in range(40)]
+    async with await sql_backend.open() as first, await sql_backend.open() as second:
+        for _ in range(3):
+            results = await asyncio.gather(
+                *(first.offline.store(HOST, user, T0, message(0), 6) for user in users),
+                *(second.offline.store(HOST, user, T0, message(1), 6) for user in reversed(users)),
+            )
+            assert results == [True] * 80
+        assert [await first.offline.count(HOST, user) for user in users] == [6] * 40
 
 
 async def test_concurrent_stores_from_separate_connections_never_exceed_the_limit(

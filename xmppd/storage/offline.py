@@ -32,7 +32,8 @@ class OfflineStore(Protocol):
     async def store(self, host: str, username: str, stamp: int, stanza: bytes, limit: int) -> bool:
         """Keep a message unless the user has ``limit`` or more already; False (nothing stored) when full.
 
-        The check and the insert are one transaction, so concurrent calls never exceed ``limit``.
+        The check and the insert are one transaction, so concurrent calls never exceed ``limit``; they are
+        decided, and stored, in the order they were made (a backend may share one transaction among them).
         """
         ...
 

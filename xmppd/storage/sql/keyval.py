@@ -1,12 +1,18 @@
-"""``KeyValueStore`` on SQL: one row of the ``keyval`` table per value."""
+"""``KeyValueStore`` on SQL: one row of the ``keyval`` table per value.
+
+Concurrent ``set`` calls share transactions (``GroupCommit``): when many sessions end together, each records its
+last activity, and one transaction per value would queue them behind one another for seconds. The values of a
+batch are written in the order the calls came, so of two values for one key the later one stays.
+"""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 
-from xmppd.storage.sql.engine import Database
+from xmppd.storage.sql.engine import Database, GroupCommit
 from xmppd.storage.sql.schema import keyval, matching
 
 _VALUE_KEY: Final = ("host", "username", "store", "key")
@@ -23,6 +29,7 @@ class SQLKeyValueStore:
         self._delete = delete(keyval).where(matching(keyval, *_VALUE_KEY))
         self._keys = select(keyval.c.key).where(matching(keyval, "host", "username", "store"))
         self._delete_user = delete(keyval).where(matching(keyval, "host", "username"))
+        self._writes: GroupCommit[Mapping[str, Any], None] = GroupCommit(db, self._set_batch)
 
     async def get(self, host: str, username: str, store: str, key: str) -> bytes | None:
         params = {"host": host, "username": username, "store": store, "key": key}
@@ -32,8 +39,12 @@ class SQLKeyValueStore:
 
     async def set(self, host: str, username: str, store: str, key: str, value: bytes) -> None:
         params = {"host": host, "username": username, "store": store, "key": key, "value": bytes(value)}
-        async with self._db.write() as conn:
-            await conn.execute(self._set, params)
+        await self._writes.submit(params)
+
+    def _set_batch(self, conn: Connection, batch: Sequence[Mapping[str, Any]]) -> list[None]:
+        """In ``conn``'s transaction: every value of ``batch``, in order (one statement for all of them)."""
+        conn.execute(self._set, list(batch))
+        return [None] * len(batch)
 
     async def delete(self, host: str, username: str, store: str, key: str) -> bool:
         params = {"host": host, "username": username, "store": store, "key": key}
