@@ -1,8 +1,9 @@
-"""The ``RosterStore`` contract, on every backend."""
+"""The ``RosterStore`` contract, on every backend, read directly and through the cache of kept rosters."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,6 +19,20 @@ MERCUTIO = RosterItem("mercutio@example.com", subscription="from", approved=True
 BENVOLIO = RosterItem("benvolio@example.net", name="Ben", subscription="to", ask=True, groups=("A", "B"))
 
 SUBSCRIBE = b"<presence from='nurse@example.com' to='juliet@example.org' type='subscribe'/>"
+
+#: The users whose rosters the "kept" run keeps in memory (``xmppd.storage.roster_cache``).
+KEPT = [(host, user) for host in (HOST, OTHER_HOST) for user in ("juliet", "juliet2", "romeo", "nobody")]
+
+
+@pytest.fixture(params=["direct", "kept"])
+async def storage(backend: Backend, request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
+    """An empty ``Storage`` on each backend in turn; in the "kept" run the users of ``KEPT`` have their rosters
+    kept in memory, which must not change any answer."""
+    async with await backend.open() as opened:
+        if request.param == "kept":
+            for host, user in KEPT:
+                opened.roster_cache.keep(host, user)
+        yield opened
 
 
 # -- an empty roster -----------------------------------------------------------------------------------------

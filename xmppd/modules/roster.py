@@ -14,6 +14,10 @@ The presence module changes subscription states through the public methods of ``
 ``items``, ``save_item``, ``drop_item``, ``pending``, ``add_pending``, ``remove_pending``): they store the change
 and push it, and this module never sends subscription presence of its own except when the user removes an item
 (section 2.5.2) or the account is deleted (then its contacts see it unsubscribe).
+
+While a user has a session, the storage keeps the user's roster in memory (``xmppd.storage.roster_cache``): every
+presence the user broadcasts and every probe of the user reads it. This module says when to keep and when to drop
+it; the storage keeps it coherent with every write.
 """
 
 from __future__ import annotations
@@ -257,6 +261,29 @@ class Roster(Module):
             return subscribed
         item = await self._store.get_item(query.host, query.username, query.contact)
         return item is not None and item.subscription in ("from", "both")
+
+    @hook(hooks.RESOURCE_BOUND)
+    async def resource_bound(self, session: LocalSession) -> None:
+        """Keep the roster of a user with a session in memory: each presence the user sends or is probed for
+        reads it (``xmppd.storage.roster_cache``)."""
+        username = session.jid.local
+        if (
+            username is not None
+            and session.jid.domain == self.host.name
+            and self.host.sessions.get(session.jid) is session  # not gone before this hook ran
+        ):
+            self.host.storage.roster_cache.keep(self.host.name, username)
+
+    @hook(hooks.RESOURCE_UNBOUND)
+    async def resource_unbound(self, session: LocalSession) -> None:
+        """The user's last session ended: forget the roster kept for it."""
+        username = session.jid.local
+        if (
+            username is not None
+            and session.jid.domain == self.host.name
+            and not self.host.sessions.resources(session.jid.bare())
+        ):
+            self.host.storage.roster_cache.drop(self.host.name, username)
 
     @hook(hooks.ACCOUNT_DELETED)
     async def account_deleted(self, event: hooks.AccountDeleted) -> None:

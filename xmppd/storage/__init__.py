@@ -23,6 +23,7 @@ from xmppd.storage.accounts import AccountStore
 from xmppd.storage.keyval import KeyValueStore
 from xmppd.storage.offline import OfflineStore
 from xmppd.storage.roster import RosterStore
+from xmppd.storage.roster_cache import RosterCache
 
 __all__ = ["Storage", "StorageError", "open_storage"]
 
@@ -40,6 +41,18 @@ class Storage:
     offline: OfflineStore
     on_close: Callable[[], Awaitable[None]] | None = field(default=None, repr=False, compare=False)
     """What ``close`` runs (the SQL backend disposes of its engine); run once."""
+
+    def __post_init__(self) -> None:
+        # Every roster read and write of the process goes through the cache, which keeps it coherent.
+        if not isinstance(self.roster, RosterCache):
+            self.roster = RosterCache(self.roster)
+
+    @property
+    def roster_cache(self) -> RosterCache:
+        """``roster`` itself: the backend's roster store behind the cache of online users' rosters, which the
+        roster module tells whom to keep (``xmppd.storage.roster_cache``)."""
+        assert isinstance(self.roster, RosterCache)
+        return self.roster
 
     async def delete_user(self, host: str, username: str) -> None:
         """Remove every piece of ``username@host``'s data from every store except ``accounts``.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from tests.helpers.harness import FakeSession, Harness
+from xmppd import hooks
 from xmppd.jid import JID
 from xmppd.modules.roster import Roster
 from xmppd.storage.roster import RosterItem, Subscription
@@ -38,6 +39,8 @@ class World:
         """A resource that requested the roster and sent initial presence, and what that brought it."""
         session = self.harness.bind(jid, available=False)
         session.interested = True
+        # As a client session does: the roster module then keeps the user's roster in memory.
+        await self.harness.host.hooks.fire(hooks.RESOURCE_BOUND, session)
         await self.route(presence, session)
         return session, session.take()
 

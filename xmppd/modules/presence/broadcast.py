@@ -15,7 +15,7 @@ from xmppd import hooks
 from xmppd.errors import JIDError
 from xmppd.jid import JID, covers
 from xmppd.modules.presence.directed import DirectedPresence
-from xmppd.modules.presence.stanzas import addressed, last_unavailable, presence
+from xmppd.modules.presence.stanzas import addressed, last_unavailable, presence, serialized
 from xmppd.modules.roster import Roster
 from xmppd.routing.router import StanzaContext
 from xmppd.routing.sessions import LocalSession
@@ -50,12 +50,13 @@ class Broadcaster:
 
     async def outgoing(self, session: LocalSession, stanza: Element) -> Element:
         """A copy of ``stanza`` as the server sends it for ``session``: from its full JID, without 'to', folded
-        through ``hooks.OUTGOING_PRESENCE``."""
+        through ``hooks.OUTGOING_PRESENCE``, and serialized (``stanzas.serialized``): only copies of it are sent."""
         copy = stanza.copy()
         copy.attrs.pop("to", None)
         copy.attrs["from"] = str(session.jid)
         folded: Element = await self.host.hooks.fold(hooks.OUTGOING_PRESENCE, session, copy)
-        return folded
+        # Serialized once here; ``addressed`` copies carry the bytes with their 'to' added.
+        return serialized(folded)
 
     async def send_current(self, user: JID, to: JID | str) -> None:
         """The current presence of each of the user's available resources, to ``to``."""
