@@ -247,8 +247,10 @@ async def _user_del(config: Config, storage: Storage, args: argparse.Namespace) 
     module follows ``hooks.ACCOUNT_DELETED``: the roster module sends the contacts unsubscribe and unsubscribed,
     which updates the rosters of the contacts on this server in storage before the account's data is wiped.
     What a running server does not learn this way (a known limit until cluster messaging exists): its online
-    contacts get no roster push or presence, its modules keep what they cached of the account, and a session of
-    the deleted account stays open until it ends.
+    contacts get no roster push or presence, its modules keep what they cached of the account, a session of the
+    deleted account stays open until it ends, the rosters it keeps of the online contacts (the storage's roster
+    cache) still list the account until those contacts' sessions end, so they keep sending it presence, and
+    ``Host.account_exists`` takes the account for existing for up to ``KNOWN_ACCOUNT_TTL`` seconds more.
     """
     account = _account(config, args.jid)
     if account is None:

@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 SETTLE_TIMEOUT = 10.0
 """The most ``delete_account`` waits for the routing one of its steps caused, in seconds."""
 
+KNOWN_ACCOUNT_TTL = 60.0
+"""How long ``account_exists`` trusts that an account it found still exists, in seconds."""
+
+KNOWN_ACCOUNTS_MAX = 100_000
+"""The most accounts ``account_exists`` remembers (it forgets them all when full)."""
+
 
 class Host:
     """Everything one served domain owns; modules reach the server through it."""
@@ -60,13 +66,29 @@ class Host:
         self._pending_iq: dict[str, asyncio.Future[Element]] = {}
         self._iq_ids = itertools.count(1)
         self._deleting: set[str] = set()
+        # Accounts found lately, with when to look again: every message to an offline user asks (RFC 6121
+        # section 8.5.1). Only what was found is remembered, so a new account is seen at once; a deletion here
+        # forgets it at once, one by another process (``xmppd user del``) within the TTL.
+        self._known_accounts: dict[str, float] = {}
+        self._deletions = 0
+        """Deletions begun: a lookup that one overlapped does not remember what it found."""
 
     async def account_exists(self, username: str) -> bool:
-        """Whether ``username`` has an account here (online sessions answer without storage)."""
-        bare = JID.make(username, self.name)
-        if self.sessions.resources(bare):
+        """Whether ``username`` has an account here (online sessions, then accounts found lately, answer without
+        storage)."""
+        if self.sessions.resources(JID.make(username, self.name)):
             return True
-        return await self.storage.accounts.get(self.name, username) is not None
+        now = asyncio.get_running_loop().time()
+        if self._known_accounts.get(username, 0.0) > now:
+            return True
+        deletions = self._deletions
+        if await self.storage.accounts.get(self.name, username) is None:
+            return False
+        if deletions == self._deletions and not self._deleting:
+            if len(self._known_accounts) >= KNOWN_ACCOUNTS_MAX:
+                self._known_accounts.clear()
+            self._known_accounts[username] = now + KNOWN_ACCOUNT_TTL
+        return True
 
     async def delete_account(self, username: str) -> bool:
         """Delete the account ``username`` and everything of it; False when there is no such account.
@@ -91,6 +113,8 @@ class Host:
         if local in self._deleting or await self.storage.accounts.get(self.name, local) is None:
             return False  # (a deletion under way: the hook must not fire twice)
         self._deleting.add(local)
+        self._deletions += 1
+        self._known_accounts.pop(local, None)
         try:
             deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
             before = asyncio.all_tasks()

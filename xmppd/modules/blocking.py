@@ -9,6 +9,9 @@ and unblocking (unavailable presence to the newly blocked, current presence to t
 
 The list is kept in the key/value store (store ``"blocklist"``, one key per blocked JID, empty values) and in a
 cache that this module alone writes: username -> frozenset of blocked JIDs, read from storage when first needed.
+It keeps the list of every user who has a session or a non-empty list, and the empty lists of at most
+``OFFLINE_EMPTY_MAX`` other users, the latest read (each message to an offline user is checked against the
+user's list; anyone may send stanzas to any username, so those are bounded).
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ def inbound_verdict(stanza: Element) -> FilterVerdict:
     return DROP  # IQ stanzas of other types MUST be silently dropped.
 
 
+#: How many offline users' empty lists the cache keeps (the oldest is forgotten first).
+OFFLINE_EMPTY_MAX: Final = 10_000
+
+
 class Blocking(Module):
     name = "blocking"
     spec = Spec("XEP-0191", version="1.3", note="presence on (un)blocking is the presence module's")
@@ -84,6 +91,8 @@ class Blocking(Module):
     def __init__(self, host: Host, config: Any) -> None:
         super().__init__(host, config)
         self._cache: dict[str, frozenset[JID]] = {}
+        # The users whose empty list the cache keeps while they have no session, oldest first.
+        self._offline_empty: dict[str, None] = {}
         # One lock per user serializes changes to a list; a lock lives as long as someone holds or awaits it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # Bumped when an account's list is deleted: a storage read that started before is not cached.
@@ -188,12 +197,23 @@ class Blocking(Module):
         cached = self._cache.get(username)
         if cached is not None:
             return cached  # a change was stored meanwhile: it is newer
-        # Kept for users with a list or a resource online; an offline user with an empty list costs no memory
-        # (anyone may send stanzas to any username).
-        online = bool(self.host.sessions.resources(JID(username, self.host.name)))
-        if epoch == self._epoch and (blocked or online):
+        if epoch == self._epoch:
             self._cache[username] = frozenset(blocked)
+            if not blocked and not self._online(username):
+                self._keep_offline_empty(username)
         return frozenset(blocked)
+
+    def _online(self, username: str) -> bool:
+        return bool(self.host.sessions.resources(JID(username, self.host.name)))
+
+    def _keep_offline_empty(self, username: str) -> None:
+        """The cache holds the empty list of ``username``, who has no session: count it among the bounded ones."""
+        self._offline_empty[username] = None
+        if len(self._offline_empty) > OFFLINE_EMPTY_MAX:
+            oldest = next(iter(self._offline_empty))
+            del self._offline_empty[oldest]
+            if self._cache.get(oldest) == frozenset() and not self._online(oldest):
+                del self._cache[oldest]
 
     async def _store(
         self, username: str, current: frozenset[JID], added: Iterable[JID], removed: Iterable[JID]
@@ -318,7 +338,7 @@ class Blocking(Module):
             and self._cache.get(username) == frozenset()
             and not self.host.sessions.resources(bare)
         ):
-            del self._cache[username]
+            self._keep_offline_empty(username)
 
     @hook(hooks.ACCOUNT_DELETED)
     async def account_deleted(self, event: hooks.AccountDeleted) -> None:
@@ -331,6 +351,7 @@ class Blocking(Module):
                 await keyval.delete(event.host, event.username, STORE, key)
             self._epoch += 1
             self._cache.pop(event.username, None)
+            self._offline_empty.pop(event.username, None)
         self._interested.pop(JID(event.username, self.host.name), None)
 
 

@@ -15,6 +15,7 @@ from xmppd import hooks
 from xmppd.errors import StanzaError, StorageError
 from xmppd.host import Host
 from xmppd.jid import JID, covers
+from xmppd.modules import blocking as blocking_module
 from xmppd.modules import loader
 from xmppd.modules.blocking import STORE, Blocking, is_blocked
 from xmppd.routing.router import StanzaContext
@@ -429,13 +430,42 @@ async def test_a_list_not_cached_yet_is_read_before_deciding(harness: Harness) -
     frank = harness.bind("frank@localhost/f")
     await harness.route(CHAT.format(to="bob@localhost", type="chat"), frank)
     assert condition(only(frank)) == "not-acceptable" and bob.received == []
-    # An offline user with an empty list is read every time, not kept in memory.
+    # An offline user with an empty list is read once, then answered at once.
     erin = JID.parse("erin@localhost")
     context = StanzaContext(parse(CHAT.format(to=str(erin), type="chat")), bob.jid, erin, harness.host, None)
-    for _ in range(2):
-        pending = blocking.filter_in(context)
-        assert inspect.isawaitable(pending)
-        assert await pending is None
+    pending = blocking.filter_in(context)
+    assert inspect.isawaitable(pending)
+    assert await pending is None
+    assert blocking.filter_in(context) is None
+
+
+async def test_the_empty_lists_of_offline_users_kept_are_bounded(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may write to any username: of offline users' empty lists, only the latest few are kept."""
+    monkeypatch.setattr(blocking_module, "OFFLINE_EMPTY_MAX", 2)
+    bob = harness.bind("bob@localhost/b")
+    blocking = module(harness)
+
+    def context_to(name: str) -> StanzaContext:
+        to = JID.parse(f"{name}@localhost")
+        return StanzaContext(parse(CHAT.format(to=str(to), type="chat")), bob.jid, to, harness.host, None)
+
+    for name in ("u1", "u2", "u3"):
+        pending = blocking.filter_in(context_to(name))
+        assert inspect.isawaitable(pending) and await pending is None
+    # u1 was forgotten (read again), u2 and u3 are answered at once.
+    pending = blocking.filter_in(context_to("u1"))
+    assert inspect.isawaitable(pending) and await pending is None
+    assert blocking.filter_in(context_to("u3")) is None
+    # A user online is never among the forgotten: its empty list stays while others come and go.
+    carol = harness.bind("carol@localhost/c")
+    await harness.route(CHAT.format(to="bob@localhost/b", type="chat"), carol)
+    for name in ("u4", "u5", "u6"):
+        pending = blocking.filter_in(context_to(name))
+        if inspect.isawaitable(pending):
+            assert await pending is None
+    assert blocking.filter_in(context_to("carol")) is None
 
 
 async def test_an_empty_list_is_answered_from_the_cache_until_a_block_changes_it(harness: Harness) -> None:
