@@ -240,7 +240,12 @@ class ClientSession:
             connection.abort()
 
     def _wait_for(self, coroutine: Coroutine[Any, Any, list[Event]]) -> None:
-        """Run an input that must wait; later bytes are held until it is done."""
+        """Run an input that must wait; later bytes are held until it is done.
+
+        Held bytes cannot move the stream on meanwhile, but its end can: the client goes away, the authentication
+        timeout fires, the server shuts down. A step checks ``_gone()`` after each await and then answers nothing:
+        the stream asked for an answer that is no longer pending, and raises if given one.
+        """
         self._busy = True
         self.connection.pause_reading()
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -263,6 +268,10 @@ class ClientSession:
         if not self._busy:
             self.connection.resume_reading()
 
+    def _gone(self) -> bool:
+        """Whether the stream closed while a step waited (see ``_wait_for``)."""
+        return self.stream.is_closed
+
     def _rate_resume(self) -> None:
         if not self._busy:
             self.connection.resume_reading()
@@ -274,8 +283,8 @@ class ClientSession:
         if context is None:
             return self.stream.close(StreamError("internal-server-error"))
         ssl_object = await self.connection.start_tls(context)
-        if ssl_object is None:
-            return []  # the handshake failed; the connection is gone
+        if ssl_object is None or self._gone():
+            return []  # the handshake failed, or the stream timed out meanwhile; the connection is going
         return self.stream.tls_established(tls.ChannelBindings(ssl_object, self.env.certificate_der))
 
     def _throttle_keys(self, username: str | None) -> tuple[str, ...]:
@@ -296,6 +305,8 @@ class ClientSession:
         if delay > 0:
             # A growing delay per account and per address slows down password guessing.
             await asyncio.sleep(delay)
+            if self._gone():
+                return []
         if username is not None:
             try:
                 account = await self.env.hosts[event.host].storage.accounts.get(event.host, username)
@@ -304,11 +315,16 @@ class ClientSession:
                 account = None
             if account is not None:
                 keys = {k.hash_name: k for k in account.keys}
+            if self._gone():
+                return []
         if event.mechanism == "PLAIN":
-            # PLAIN derives a key from the password: PBKDF2 is CPU work, keep it off the event loop.
-            return await asyncio.get_running_loop().run_in_executor(
-                None, self.stream.provide_credentials, keys
-            )
+            # PLAIN derives a key from the password: PBKDF2 is CPU work, keep it off the event loop. Only the
+            # check runs in the other thread; the stream stays in this one (it may close meanwhile).
+            check = self.stream.check_credentials(keys)
+            checked = await asyncio.get_running_loop().run_in_executor(None, check)
+            if self._gone():
+                return []
+            return self.stream.credentials_checked(checked)
         return self.stream.provide_credentials(keys)
 
     async def _register(self, event: RegistrationRequested) -> list[Event]:
@@ -319,6 +335,8 @@ class ClientSession:
             answer = error_reply(event.iq, StanzaError("service-unavailable"))
         else:
             answer = await registrar(host, event.iq, self.connection.peer)
+            if self._gone():
+                return []  # (the account stays registered: only the answer has no one to go to)
         return self.stream.registration_answered(answer)
 
     def _auth_failed(self, event: AuthFailed) -> None:

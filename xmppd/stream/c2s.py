@@ -108,6 +108,14 @@ class C2SConfig:
     to every client, each serialized once (filled by the streams)."""
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedCredentials:
+    """What ``C2SStream.check_credentials`` found, for ``C2SStream.credentials_checked``."""
+
+    mechanism: ServerMechanism
+    outcome: Step | SASLFailure
+
+
 class C2SStream:
     """One client stream; see the module docstring."""
 
@@ -237,18 +245,53 @@ class C2SStream:
     def provide_credentials(self, keys: Mapping[HashName, ScramKeys] | None) -> list[Event]:
         """Answer ``CredentialsNeeded``: the stored keys of the user, or None when there is no such account.
 
-        For PLAIN this derives a key from the password (PBKDF2): run it off the event loop.
+        For PLAIN this derives a key from the password (PBKDF2): a driver that must not block calls
+        ``check_credentials`` instead, runs what it returns off its event loop and hands the outcome to
+        ``credentials_checked``.
+
+        Raises:
+            RuntimeError: when no ``CredentialsNeeded`` is pending (the stream closed meanwhile, say): the driver
+                answers only a request that is still pending.
         """
-        if self.state is not C2SState.SASL_WAITING or self._mechanism is None:
+        return self.credentials_checked(self.check_credentials(keys)())
+
+    def check_credentials(
+        self, keys: Mapping[HashName, ScramKeys] | None
+    ) -> Callable[[], CheckedCredentials]:
+        """The first half of ``provide_credentials``: the mechanism's work on the keys, as a function that
+        touches nothing of the stream, so that a driver may run it in another thread while the stream goes on
+        (and closes, say) in its own.
+
+        Raises:
+            RuntimeError: as ``provide_credentials``.
+        """
+        mechanism = self._mechanism
+        if self.state is not C2SState.SASL_WAITING or mechanism is None:
+            raise RuntimeError("provide_credentials() without CredentialsNeeded")
+
+        def check() -> CheckedCredentials:
+            try:
+                return CheckedCredentials(mechanism, mechanism.provide_credentials(keys))
+            except SASLFailure as failure:
+                return CheckedCredentials(mechanism, failure)
+
+        return check
+
+    def credentials_checked(self, checked: CheckedCredentials) -> list[Event]:
+        """The second half of ``provide_credentials``: the outcome of ``check_credentials``.
+
+        Raises:
+            RuntimeError: when that check was not for the pending ``CredentialsNeeded``.
+        """
+        if self.state is not C2SState.SASL_WAITING or self._mechanism is not checked.mechanism:
             raise RuntimeError("provide_credentials() without CredentialsNeeded")
         events: list[Event] = []
+        outcome = checked.outcome
         try:
-            try:
-                step = self._mechanism.provide_credentials(keys)
-            except SASLFailure as failure:
-                self._sasl_failed(failure.condition, events)
+            if isinstance(outcome, SASLFailure):
+                self._sasl_failed(outcome.condition, events)
             else:
-                self._sasl_step(step, events)
+                self._sasl_step(outcome, events)
         except StreamError as error:
             return events + self._fail(error)
         return events + self._process()

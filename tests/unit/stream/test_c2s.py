@@ -215,6 +215,34 @@ def test_plain_wrong_password_and_unknown_user_fail_alike() -> None:
     assert not end.stream.is_closed
 
 
+def test_a_credentials_check_runs_apart_from_the_stream() -> None:
+    end = new(secured=True)
+    open_stream(end)
+    end.send(plain("alice", "secret"))
+    check = end.stream.check_credentials(keys_for("secret"))  # type: ignore[arg-type]
+    assert not end.stream.has_data_to_send  # nothing happens to the stream until the outcome comes back
+    events = end.stream.credentials_checked(check())
+    end.pull()
+    assert events == [Authenticated(JID.parse("alice@localhost"), "PLAIN")]
+    assert end.last().name == "success"
+
+
+def test_a_stream_closed_during_a_credentials_check_stays_closed() -> None:
+    end = new(secured=True)
+    open_stream(end)
+    end.send(plain("alice", "wrong"))
+    check = end.stream.check_credentials(keys_for("secret"))  # type: ignore[arg-type]
+    assert end.stream.receive_eof() == [StreamClosed(None, by_peer=True)]
+    checked = check()  # (in the driver's other thread, while its own closed the stream)
+    assert end.stream.is_closed and not end.stream.has_data_to_send
+    # An answer to a request that is no longer pending is the driver's bug: it must not hand it over.
+    with pytest.raises(RuntimeError):
+        end.stream.credentials_checked(checked)
+    with pytest.raises(RuntimeError):
+        end.stream.provide_credentials(keys_for("secret"))  # type: ignore[arg-type]
+    assert end.stream.is_closed and not end.stream.has_data_to_send
+
+
 def test_too_many_failures_close_the_stream() -> None:
     end = new(secured=True)
     open_stream(end)
