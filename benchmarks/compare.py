@@ -17,7 +17,7 @@ Every raw result is saved as JSON under ``--out`` (``SERVER/STEP.json``, with th
 table is printed: a row per metric, a column per server, and the ratios of xmppd to each other server.
 
     python benchmarks/compare.py [--servers xmppd,prosody,ejabberd] [--quick] [--scenarios login,idle,...]
-                                 [--out DIR]
+                                 [--out DIR] [--port-offset N]
 
 ``benchmarks/plot.py`` draws charts from the summary.
 """
@@ -589,8 +589,14 @@ class Runner:
         self, name: str, certificate: Certificate, info: dict[str, Any], results: dict[str, dict[str, Any]]
     ) -> None:
         """Run every step against one server; ``info`` and ``results`` are filled as it goes."""
-        server = SERVERS[name](self.args.work, certificate, SERVER_CORE if self.pin else None)
         info["name"] = name
+        core = SERVER_CORE if self.pin else None
+        try:
+            server = SERVERS[name](self.args.work, certificate, core, self.args.port_offset)
+        except ServerError as exc:
+            info["failed"] = str(exc)
+            self.say(f"[{name}] {exc}")
+            return
         try:
             if not self.args.keep_data:
                 server.reset()
@@ -659,6 +665,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--work", type=Path, default=ROOT / "benchmarks" / ".work", help="the servers' work directories"
     )
     parser.add_argument("--keep-data", action="store_true", help="keep the accounts of an earlier run")
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=0,
+        help="add N to every server port (xmppd 25222/25223, Prosody 15222/15223, ejabberd 16222/16223 and "
+        "16299); each must stay within 1024-32767",
+    )
     parser.add_argument(
         "--check",
         action="store_true",

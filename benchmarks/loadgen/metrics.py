@@ -101,8 +101,9 @@ class Window:
         self._cpu0 = own_cpu()
         self._t0 = time.perf_counter()
 
-    def stop(self) -> None:
-        self._t1 = time.perf_counter()
+    def stop(self, at: float | None = None) -> None:
+        """End the window now, or its wall time at ``at`` (an earlier ``time.perf_counter()``; CPU is read now)."""
+        self._t1 = time.perf_counter() if at is None else at
         self._cpu1 = own_cpu()
         self._srv1 = servers_cpu(self.server_pids)
 

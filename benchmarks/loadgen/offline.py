@@ -6,6 +6,10 @@ Store phase: the sender sends `messages` messages to the recipients' bare JIDs, 
 every 100 (and after the last) and at most `window` messages before an unanswered ping;
 stored_rate = messages / time to the last ping's answer. Backlog phase: all recipients log in with initial
 presence; backlog_s runs from the first login to the last message received.
+
+A server may answer the ping before it has stored the messages sent ahead of it (xmppd commits them in the
+background, in shared transactions), so with the server's pid known the store phase ends only once the server
+is quiet too: the first QUIET_PROBE_S in which it used less than QUIET_CPU of a core marks the end.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import asyncio
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .client import XmppConnection, XmppError, open_session, register_account
 from .common import Context, close_sessions, lost_handler, open_sessions, run_pool
-from .metrics import Window, per_cpu
+from .metrics import Window, per_cpu, servers_cpu
 from .msg import message_template
 from .scanner import TOKEN_MARK, is_error
 
@@ -26,6 +30,8 @@ BATCH = 100
 PING = "<ping xmlns='urn:xmpp:ping'/>"
 QUIET_S = 0.5  # no message for this long after a barrier: the queue is drained
 BACKLOG_IDLE_S = 10.0  # no progress for this long while messages are missing: stop waiting
+QUIET_PROBE_S = 0.02  # the server used less than QUIET_CPU of a core for this long: its work is done
+QUIET_CPU = 0.1
 
 
 async def offline(
@@ -126,7 +132,7 @@ async def offline(
             stored_ok = True
         except (XmppError, TimeoutError, OSError) as exc:
             errors.add_exception("store", exc)
-    store.stop()
+    store.stop(at=await _server_quiet(ctx.server_pids, settings.timeout))
     if sender is not None:
         await close_sessions([sender])
 
@@ -178,6 +184,18 @@ async def offline(
         "server_cpu_s": round(server_cpu, 4) if server_cpu is not None else None,
         "wall_s": round(wall, 4),
     }
+
+
+async def _server_quiet(pids: Sequence[int], timeout: float) -> float:
+    """When the servers became quiet (see the module docstring): now, without their pids or after ``timeout``."""
+    deadline = time.perf_counter() + timeout
+    while pids and time.perf_counter() < deadline:
+        start, cpu = time.perf_counter(), servers_cpu(pids)
+        await asyncio.sleep(QUIET_PROBE_S)
+        used = servers_cpu(pids)
+        if cpu is None or used is None or used - cpu < QUIET_CPU * (time.perf_counter() - start):
+            return start
+    return time.perf_counter()
 
 
 async def _store(sender: XmppConnection, templates: list[bytes], messages: int, window: int) -> None:

@@ -28,6 +28,10 @@ LOOPBACK = "127.0.0.1"
 SCRAM_ITERATIONS = 4096
 # The most a c2s rate limit can be set to in xmppd: in effect, no limit.
 NO_RATE_LIMIT = 1099511627776
+# Every port a server listens on lies in this range: unprivileged, and below Linux's default ephemeral range
+# (32768-60999), so that no outgoing connection or leftover TIME_WAIT socket can hold one.
+PORT_FLOOR = 1024
+PORT_LIMIT = 32768
 STREAM_HEADER = (
     "<?xml version='1.0'?><stream:stream to='{domain}' version='1.0' xml:lang='en' "
     "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
@@ -181,8 +185,8 @@ def port_free(host: str, port: int) -> bool:
 def port_bindable(host: str, port: int) -> bool:
     """True when a server could listen on ``host:port`` now.
 
-    Not only a listener is in the way: a client connection whose ephemeral local port is ``port`` is too
-    (the ports of the comparison lie in Linux's default ephemeral range, 32768-60999).
+    Not only a listener is in the way: a client connection whose local port is ``port`` is too, which is why
+    every port of the comparison lies below the kernel's ephemeral range (``PORT_LIMIT``).
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -191,14 +195,6 @@ def port_bindable(host: str, port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def ephemeral_range() -> tuple[int, int] | None:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    except (OSError, ValueError):
-        return None
-    return int(low), int(high)
 
 
 class Server(ABC):
@@ -221,7 +217,15 @@ class Server(ABC):
     # The command name of the process whose CPU time and memory count as the server's.
     main_process: str = ""
 
-    def __init__(self, work_root: Path, certificate: Certificate, core: int | None = 0) -> None:
+    def __init__(
+        self, work_root: Path, certificate: Certificate, core: int | None = 0, port_offset: int = 0
+    ) -> None:
+        self.port = self.port + port_offset
+        if self.direct_tls_port:
+            self.direct_tls_port = self.direct_tls_port + port_offset
+        outside = [port for port in self.ports() if not PORT_FLOOR <= port < PORT_LIMIT]
+        if outside:
+            raise ServerError(f"{self.name}: ports {outside} are outside {PORT_FLOOR}-{PORT_LIMIT - 1}")
         self.work_dir = work_root / self.name
         self.certificate = certificate
         self.core = core
@@ -357,14 +361,7 @@ class Server(ABC):
             time.sleep(0.5)
         listening = [port for port in taken if not port_free(self.host, port)]
         why = f"another server listens on {listening}" if listening else "a client connection holds them"
-        ephemeral = ephemeral_range()
-        hint = ""
-        if ephemeral and any(ephemeral[0] <= port <= ephemeral[1] for port in taken):
-            hint = (
-                f"; they lie in the ephemeral port range {ephemeral[0]}-{ephemeral[1]}, which as root can be "
-                f"kept for servers with: sysctl -w net.ipv4.ip_local_reserved_ports={','.join(map(str, taken))}"
-            )
-        raise ServerError(f"{self.name}: ports {taken} are in use ({why}){hint}")
+        raise ServerError(f"{self.name}: ports {taken} are in use ({why})")
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout

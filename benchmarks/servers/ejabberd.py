@@ -24,7 +24,8 @@ from benchmarks.servers.base import LOOPBACK, Server, debian_version
 # own library directory holds its dependencies. ``ejabberdctl`` sets ERL_LIBS to the first.
 LIB_PATTERNS = ("/usr/lib/*/ejabberd-*/ebin/ejabberd.app", "/usr/lib/erlang/lib/ejabberd-*/ebin/ejabberd.app")
 NODE = "ejabberd-bench@localhost"
-DIST_PORT = 45299
+# Erlang distribution listens on one port (no epmd): the client port plus this.
+DIST_PORT_OFFSET = 77
 MAX_OFFLINE = 1000000
 MAX_FSM_QUEUE = 1000000
 # The listen backlog of Prosody (128) and about that of xmppd (asyncio: 100).
@@ -63,8 +64,8 @@ def ejabberd_lib_dir() -> Path | None:
 
 class Ejabberd(Server):
     name = "ejabberd"
-    port = 45222
-    direct_tls_port = 45223
+    port = 16222
+    direct_tls_port = 16223
     main_process = "beam.smp"
     start_timeout = 120.0
     stop_timeout = 30.0
@@ -77,8 +78,12 @@ class Ejabberd(Server):
     def spool_dir(self) -> Path:
         return self.work_dir / "data"
 
+    @property
+    def dist_port(self) -> int:
+        return self.port + DIST_PORT_OFFSET
+
     def ports(self) -> list[int]:
-        return [*super().ports(), DIST_PORT]
+        return [*super().ports(), self.dist_port]
 
     def _listener(self, port: int, direct_tls: bool) -> str:
         tls = (
@@ -157,7 +162,7 @@ class Ejabberd(Server):
             "-start_epmd",
             "false",
             "-erl_epmd_port",
-            str(DIST_PORT),
+            str(self.dist_port),
             "-kernel",
             "inet_dist_use_interface",
             "{127,0,0,1}",

@@ -38,8 +38,8 @@ def _lua(value: str) -> str:
 
 class Prosody(Server):
     name = "prosody"
-    port = 35222
-    direct_tls_port = 35223
+    port = 15222
+    direct_tls_port = 15223
     main_process = ""
 
     @property

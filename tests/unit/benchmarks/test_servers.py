@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from benchmarks import compare
-from benchmarks.servers import SERVERS, Certificate, ensure_certificate
+from benchmarks.servers import SERVERS, Certificate, ServerError, ensure_certificate
 from benchmarks.servers.base import NO_RATE_LIMIT, Server
 from benchmarks.servers.ejabberd import Ejabberd
 from benchmarks.servers.prosody import Prosody
@@ -43,13 +43,29 @@ def test_each_server_has_its_own_loopback_ports_and_work_directory(
     assert len(set(ports)) == len(ports) == 6
     assert {(s.name, s.port, s.direct_tls_port) for s in servers} == {
         ("xmppd", 25222, 25223),
-        ("prosody", 35222, 35223),
-        ("ejabberd", 45222, 45223),
+        ("prosody", 15222, 15223),
+        ("ejabberd", 16222, 16223),
     }
     assert {server.host for server in servers} == {"127.0.0.1"}
     assert {server.domain for server in servers} == {"localhost"}
     assert len({server.work_dir for server in servers}) == 3
     assert all(server.work_dir.parent == tmp_path for server in servers)
+
+
+def test_every_port_is_below_the_ephemeral_range_and_shifts_with_the_offset(
+    tmp_path: Path, certificate: Certificate
+) -> None:
+    ejabberd = Ejabberd(tmp_path, certificate)
+    assert ejabberd.ports() == [16222, 16223, 16299]
+    command = ejabberd.command()
+    assert command[command.index("-erl_epmd_port") + 1] == "16299"
+    for cls in SERVERS.values():
+        assert all(1024 <= port < 32768 for port in cls(tmp_path, certificate).ports())
+        shifted = cls(tmp_path, certificate, port_offset=100)
+        assert shifted.ports() == [port + 100 for port in cls(tmp_path, certificate).ports()]
+        assert str(shifted.port) in shifted.config_text()
+    with pytest.raises(ServerError, match="outside 1024-32767"):
+        Xmppd(tmp_path, certificate, port_offset=10000)
 
 
 def test_every_server_is_pinned_to_core_0(tmp_path: Path, certificate: Certificate) -> None:
@@ -126,8 +142,8 @@ def test_prosody_config_has_the_essential_settings(tmp_path: Path, certificate: 
         "daemonize = false",
         'network_backend = "epoll"',
         'interfaces = { "127.0.0.1" }',
-        "c2s_ports = { 35222 }",
-        "c2s_direct_tls_ports = { 35223 }",
+        "c2s_ports = { 15222 }",
+        "c2s_direct_tls_ports = { 15223 }",
         "c2s_require_encryption = true",
         'authentication = "internal_hashed"',
         "default_iteration_count = 4096",
@@ -191,7 +207,7 @@ def test_ejabberd_config_has_the_essential_settings(tmp_path: Path, certificate:
     assert config["access_rules"]["register"] == {"allow": "all"}  # type: ignore[index]
     listeners = config["listen"]
     assert isinstance(listeners, list)
-    assert [(item["port"], item["ip"]) for item in listeners] == [(45222, "127.0.0.1"), (45223, "127.0.0.1")]
+    assert [(item["port"], item["ip"]) for item in listeners] == [(16222, "127.0.0.1"), (16223, "127.0.0.1")]
     for item in listeners:
         assert item["module"] == "ejabberd_c2s"
         assert item["shaper"] == "none"
