@@ -55,7 +55,7 @@ CLOSE_GRACE = 1.0
 
 # Seconds without input after which a session's parse state is freed (``C2SStream.hibernate``): most sessions are
 # idle most of the time, and a parser's buffers are most of what an idle session would otherwise hold.
-HIBERNATE_AFTER = 1.0
+HIBERNATE_AFTER = 0.25
 
 Registrar = Callable[["Host", Element, str], Awaitable[Element]]
 """Answers an in-band registration IQ sent before authentication: ``(host, iq, client address) -> reply``
