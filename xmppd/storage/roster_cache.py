@@ -63,6 +63,11 @@ class RosterCache:
             kept.pending = None
             kept.writes += 1
 
+    def _unchanged(self, host: str, username: str, kept: _Kept, writes: int) -> bool:
+        """Whether a load that began when ``kept.writes`` was ``writes`` may keep what it read: the user is still
+        kept (not dropped meanwhile) and no write ended while the load was under way."""
+        return self._kept.get((host, username)) is kept and kept.writes == writes
+
     # -- reads --------------------------------------------------------------------------------------------
 
     async def get_roster(self, host: str, username: str) -> Roster:
@@ -72,8 +77,8 @@ class RosterCache:
         if kept.roster is None:
             writes = kept.writes
             roster = await self.store.get_roster(host, username)
-            if self._kept.get((host, username)) is not kept or kept.writes != writes:
-                return roster  # dropped, or written to, while this read was under way
+            if not self._unchanged(host, username, kept, writes):
+                return roster
             kept.roster = roster
             kept.by_jid = {item.jid: item for item in roster.items}
         return kept.roster
@@ -98,7 +103,7 @@ class RosterCache:
         if kept.pending is None:
             writes = kept.writes
             pending = await self.store.get_pending(host, username)
-            if self._kept.get((host, username)) is not kept or kept.writes != writes:
+            if not self._unchanged(host, username, kept, writes):
                 return pending
             kept.pending = pending
         return list(kept.pending)

@@ -13,46 +13,24 @@ import pytest
 
 from benchmarks.loadgen.client import Settings, XmppError, open_session, register_account
 from benchmarks.loadgen.scanner import make_token, parse_token
+from tests.unit.benchmarks.scripted import ScriptedStream
 
 SALT = b"0123456789abcdef"
 ITERATIONS = 4096
 NS_SASL = b"urn:ietf:params:xml:ns:xmpp-sasl"
 
 
-class ScriptedServer(asyncio.Protocol):
+class ScriptedServer(ScriptedStream):
     """Just enough of a c2s stream: double-quoted, ejabberd-like output, and stanzas written in pieces."""
 
     def __init__(self, mechanisms: list[bytes], password: str, existing: set[str]) -> None:
+        super().__init__()
         self.mechanisms = mechanisms
         self.password = password
         self.existing = existing
-        self.buffer = b""
         self.authenticated = False
-        self.transport: asyncio.Transport | None = None
         self.auth_message = b""
         self.salted = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(data)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            handled = self.step()
-            if not handled:
-                return
-
-    def take(self, end: bytes) -> bytes | None:
-        i = self.buffer.find(end)
-        if i < 0:
-            return None
-        chunk, self.buffer = self.buffer[: i + len(end)], self.buffer[i + len(end) :]
-        return chunk
 
     def step(self) -> bool:
         buf = self.buffer

@@ -14,6 +14,7 @@ from benchmarks.loadgen.basic import login, register
 from benchmarks.loadgen.client import Settings
 from benchmarks.loadgen.common import Context
 from benchmarks.loadgen.msg import msg
+from tests.unit.benchmarks.scripted import ScriptedStream
 
 _TO = re.compile(rb"""\sto=['"]([^'"]+)['"]""")
 _ID = re.compile(rb"""\sid=['"]([^'"]+)['"]""")
@@ -26,37 +27,15 @@ class Hub:
         self.messages = 0
 
 
-class Routed(asyncio.Protocol):
+class Routed(ScriptedStream):
     def __init__(self, hub: Hub) -> None:
+        super().__init__()
         self.hub = hub
-        self.buffer = b""
         self.user: bytes | None = None
         self.jid = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.hub.sessions.pop(self.jid, None)
-
-    def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        if not self.transport.is_closing():
-            self.transport.write(data)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while self.buffer and self.step():
-            pass
-
-    def take(self, end: bytes) -> bytes | None:
-        i = self.buffer.find(end)
-        if i < 0:
-            return None
-        chunk, self.buffer = self.buffer[: i + len(end)], self.buffer[i + len(end) :]
-        return chunk
 
     def step(self) -> bool:
         buf = self.buffer.lstrip()
